@@ -1,0 +1,236 @@
+"""``lakeforge``: validate, plan and run pipelines; query and inspect tables.
+
+One error handler for every command: a red line per problem with its stable code,
+exit status 1, and no traceback unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lakeforge import __version__
+from lakeforge.cli.context import env_option, project_root, session_for
+from lakeforge.cli.output import (
+    accounting_line,
+    console,
+    err_console,
+    print_error_lines,
+    rows_table,
+    step_line,
+    summary_table,
+)
+from lakeforge.errors import Code, LakeforgeError, SqlError
+
+
+class LakeforgeGroup(click.Group):
+    """Routes every lakeforge error through one handler."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LakeforgeError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            print_error_lines(exc.lines())
+            sys.exit(1)
+
+
+@click.group(cls=LakeforgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lakeforge")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Declarative lakehouse pipelines on Spark and Delta Lake.
+
+    \b
+    lakeforge validate jobs/retail/pipeline.yml     check config, no JVM
+    lakeforge plan jobs/retail/pipeline.yml         ordered steps, no JVM
+    lakeforge run jobs/retail/pipeline.yml          bronze -> silver -> gold
+    lakeforge sql "SELECT * FROM gold.daily_revenue"
+    lakeforge history gold.daily_revenue
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@env_option
+def validate(files: tuple[Path, ...], env: str) -> None:
+    """Check pipeline files (YAML, keys, types, references, cycles) without Spark."""
+    from lakeforge.config.loader import load_pipeline
+    from lakeforge.errors import ConfigError
+    from lakeforge.plan.builder import build_plan
+
+    failed = False
+    for file in files:
+        try:
+            plan = build_plan(load_pipeline(file, env))
+            console.print(f"[green]ok[/] {file}: pipeline '{plan.pipeline}', {len(plan.steps)} steps (env {env})")
+        except (ConfigError, LakeforgeError) as exc:
+            failed = True
+            print_error_lines(exc.lines())
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@env_option
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table", show_default=True)
+def plan(file: Path, env: str, fmt: str) -> None:
+    """Show what a run would do, in order, without Spark (the dry run)."""
+    from lakeforge.config.loader import load_pipeline
+    from lakeforge.plan.builder import build_plan
+    from lakeforge.plan.explain import plan_table, plan_text
+
+    loaded = load_pipeline(file, env)
+    the_plan = build_plan(loaded)
+    if fmt == "json":
+        steps = [{"table": s.table, "kind": s.kind, "mode": s.mode, "reads": list(s.reads),
+                  "declared_at": str(s.location)} for s in the_plan.steps]
+        click.echo(json.dumps({"pipeline": the_plan.pipeline, "env": env, "config_hash": the_plan.config_hash,
+                               "steps": steps}, indent=2))
+    elif fmt == "text":
+        click.echo(plan_text(the_plan, loaded))
+    else:
+        console.print(plan_table(the_plan))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@env_option
+@click.option("--run-id", default=None, help="Use this run id instead of a new one.")
+@click.option("--json-result", type=click.Path(path_type=Path), default=None,
+              help="Also write the run result as JSON to this file.")
+def run(file: Path, env: str, run_id: str | None, json_result: Path | None) -> None:
+    """Run a pipeline: ingest to bronze, conform to silver, build gold."""
+    from lakeforge.config.loader import load_pipeline
+    from lakeforge.plan.builder import build_plan
+    from lakeforge.runtime.executor import execute
+    from lakeforge.runtime.session import build_session
+
+    loaded = load_pipeline(file, env)  # config errors before any JVM starts
+    the_plan = build_plan(loaded)
+    err_console.print(f"lakeforge: starting Spark for '{the_plan.pipeline}' (env {env})")
+    spark = build_session(loaded.profile, loaded.project_root, f"lakeforge:{the_plan.pipeline}")
+    result = execute(the_plan, spark, loaded.project_root, run_id=run_id,
+                     on_step=lambda s: err_console.print(step_line(s)))
+    console.print(summary_table(result))
+    console.print(accounting_line(result))
+    if json_result is not None:
+        json_result.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    if not result.ok:
+        print_error_lines([result.error or "run failed"])
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("query")
+@env_option
+@click.option("--limit", default=100, show_default=True, help="Rows to show at most.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def sql(query: str, env: str, limit: int, fmt: str) -> None:
+    """Run a SQL query against the lakehouse (tables by name, time travel included)."""
+    spark = session_for(env, "lakeforge:sql")
+    try:
+        df = spark.sql(query)
+        rows = [tuple(r) for r in df.limit(limit).collect()]
+    except Exception as exc:
+        if exc.__class__.__name__ in ("AnalysisException", "ParseException") or "pyspark" in type(exc).__module__:
+            raise SqlError(Code.SQL_FAILED, (str(exc).strip().splitlines() or ["failed"])[0]) from None
+        raise
+    _print_rows(df.columns, rows, fmt)
+
+
+def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps(dict(zip(columns, row, strict=True)), default=str))
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        console.print(rows_table(columns, rows))
+        console.print(f"{len(rows)} row(s)")
+
+
+@cli.command()
+@click.argument("table")
+@env_option
+@click.option("--limit", default=20, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def history(table: str, env: str, limit: int, fmt: str) -> None:
+    """Delta versions of a table, newest first, with the run that wrote each."""
+    spark = session_for(env, "lakeforge:history")
+    if not spark.catalog.tableExists(table):
+        raise SqlError(Code.TABLE_NOT_FOUND, f"table {table} does not exist")
+    from delta.tables import DeltaTable
+
+    df = DeltaTable.forName(spark, table).history(limit).selectExpr(
+        "version", "CAST(timestamp AS STRING) AS timestamp", "operation",
+        "get_json_object(userMetadata, '$.lakeforge_run_id') AS run_id",
+        "operationMetrics['numOutputRows'] AS rows_written")
+    _print_rows(df.columns, [tuple(r) for r in df.collect()], fmt)
+
+
+@cli.group()
+def jars() -> None:
+    """The project's jar cache (Delta now; hadoop-aws and spark-avro later)."""
+
+
+@jars.command("resolve")
+@click.argument("bundles", nargs=-1)
+@click.option("--force", is_flag=True, help="Resolve again even if cached.")
+@env_option
+def jars_resolve(bundles: tuple[str, ...], force: bool, env: str) -> None:
+    """Fetch pinned jars from Maven Central into the cache (once; offline afterwards)."""
+    from lakeforge.config.loader import load_profile
+    from lakeforge.runtime.jars import resolve
+    from lakeforge.runtime.session import jars_dir_for
+
+    root = project_root()
+    profile, _ = load_profile(env, root)
+    directory = jars_dir_for(profile, root)
+    for bundle in bundles or tuple(profile.jar_bundles):
+        files = resolve(bundle, directory, force=force)
+        size = sum(f.stat().st_size for f in files) / 1e6
+        err_console.print(f"jars '{bundle}': {len(files)} jars, {size:.1f} MB in {directory / bundle}")
+
+
+@cli.command("submit-args")
+@env_option
+def submit_args(env: str) -> None:
+    """Print spark-submit options for a profile, one per line (used by spark-submit.sh)."""
+    from lakeforge.config.loader import load_profile
+    from lakeforge.runtime.session import session_settings
+
+    root = project_root()
+    profile, _ = load_profile(env, root)
+    settings = session_settings(profile, root)
+    if settings.master:
+        click.echo("--master")
+        click.echo(settings.master)
+    if settings.jars:
+        click.echo("--jars")
+        click.echo(",".join(str(j) for j in settings.jars))
+    for key, value in settings.conf.items():
+        click.echo("--conf")
+        click.echo(f"{key}={value}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="lakeforge")
+
+
+if __name__ == "__main__":
+    main()

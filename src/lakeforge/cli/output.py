@@ -1,0 +1,65 @@
+"""Rendering for the CLI: errors, run summaries, query results."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from lakeforge.results import RunResult, StepResult
+
+# Piped output (CI logs, files) gets a wide fixed width instead of 80 wrapped columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+
+
+def print_error_lines(lines: list[str]) -> None:
+    for line in lines:
+        err_console.print(f"[bold red]error[/] {line}", markup=True, soft_wrap=True)
+
+
+def step_line(step: StepResult) -> str:
+    if step.status != "ok":
+        return f"  {step.table}: {step.status}"
+    extra = f", {step.rows_quarantined} quarantined" if step.kind == "conform" else ""
+    return (f"  {step.table}: {step.rows_written} rows landed{extra} -> v{step.version} "
+            f"({step.seconds:.1f}s)")
+
+
+def summary_table(result: RunResult) -> Table:
+    colour = "green" if result.ok else "red"
+    table = Table(title=f"run {result.run_id} - {result.pipeline} (env {result.env}): "
+                        f"[{colour}]{result.status}[/] in {result.seconds:.1f}s", title_justify="left")
+    for col, justify in (("step", "left"), ("kind", "left"), ("mode", "left"), ("status", "left"),
+                         ("rows in", "right"), ("landed", "right"), ("quarantined", "right"),
+                         ("version", "right"), ("seconds", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for s in result.steps:
+        status = {"ok": "[green]ok[/]", "failed": "[red]failed[/]"}.get(s.status, s.status)
+        done = s.status == "ok"
+        table.add_row(s.table, s.kind, s.mode, status,
+                      str(s.rows_read) if done else "-", str(s.rows_written) if done else "-",
+                      str(s.rows_quarantined) if done else "-",
+                      str(s.version) if s.version is not None else "-", f"{s.seconds:.1f}")
+    return table
+
+
+def accounting_line(result: RunResult) -> str:
+    done = [s for s in result.steps if s.status == "ok" and s.accounted]
+    rows_in = sum(s.rows_read for s in done)
+    landed = sum(s.rows_written for s in done)
+    quarantined = sum(s.rows_quarantined for s in done)
+    ok = all(s.balanced for s in done)
+    mark = "[green]ok[/]" if ok else "[red]VIOLATED[/]"
+    return f"row accounting (ingest + conform steps): rows in {rows_in} = landed {landed} + quarantined {quarantined}: {mark}"
+
+
+def rows_table(columns: list[str], rows: list[tuple[Any, ...]], title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for row in rows:
+        table.add_row(*["NULL" if v is None else str(v) for v in row])
+    return table

@@ -1,0 +1,1 @@
+"""Reading raw sources and writing Delta tables (the only module that commits)."""

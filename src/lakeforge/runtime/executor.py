@@ -1,0 +1,114 @@
+"""Execute a plan: one visitor per step kind, a result per step, a result per run.
+
+A failing step stops the run (downstream steps are marked ``skipped``); the error names
+the step's YAML location. The row-accounting invariant (rows in = landed + quarantined)
+is checked after every step and a violation fails the run.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lakeforge.config.loader import LoadedPipeline
+from lakeforge.errors import Code, LakeforgeError, RunError
+from lakeforge.plan.steps import ConformStep, IngestStep, Plan, Step, TransformStep
+from lakeforge.results import RunResult, StepResult
+from lakeforge.steps.context import StepContext
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pyspark.sql import SparkSession
+
+
+def new_run_id() -> str:
+    """Sortable and unique: ``20261122T031500Z-3f9a1c2b``."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def _visit(ctx: StepContext, step: Step, result: StepResult) -> None:
+    if isinstance(step, IngestStep):
+        from lakeforge.steps.ingest import run_ingest
+
+        run_ingest(ctx, step, result)
+    elif isinstance(step, ConformStep):
+        from lakeforge.steps.conform import run_conform
+
+        run_conform(ctx, step, result)
+    elif isinstance(step, TransformStep):
+        from lakeforge.steps.transform import run_transform
+
+        run_transform(ctx, step, result)
+    else:  # pragma: no cover - the plan only builds the three kinds
+        raise TypeError(f"unknown step {step!r}")
+
+
+def execute(plan: Plan, spark: SparkSession, project_root: Path, run_id: str | None = None,
+            on_step: Callable[[StepResult], None] | None = None) -> RunResult:
+    """Run every step of ``plan`` in order on ``spark``.
+
+    Args:
+        plan: the plan to run.
+        spark: a Delta-enabled session (see :func:`lakeforge.runtime.session.build_session`).
+        project_root: base of relative source paths.
+        run_id: reuse an id (default: a new one).
+        on_step: called after each step finishes (progress display).
+
+    Returns:
+        The run's result; ``status`` is ``failed`` if any step failed (never raises for a step).
+    """
+    from lakeforge.runtime.session import ensure_schemas
+
+    rid = run_id or new_run_id()
+    started = time.monotonic()
+    result = RunResult(run_id=rid, pipeline=plan.pipeline, env=plan.env, config_hash=plan.config_hash,
+                       started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    result.steps = [StepResult(table=s.table, kind=s.kind, mode=s.mode) for s in plan.steps]
+    ensure_schemas(spark, tuple(sorted({s.table.split(".")[0] for s in plan.steps})))
+    ctx = StepContext(spark=spark, run_id=rid, project_root=project_root)
+    failed = False
+    for step, step_result in zip(plan.steps, result.steps, strict=True):
+        if failed:
+            step_result.status = "skipped"
+            continue
+        t0 = time.monotonic()
+        try:
+            _visit(ctx, step, step_result)
+            if not step_result.balanced:
+                raise RunError(Code.ROW_ACCOUNTING,
+                               f"{step.location}: {step.table}: rows in {step_result.rows_read} != landed "
+                               f"{step_result.rows_written} + quarantined {step_result.rows_quarantined}")
+            step_result.status = "ok"
+        except LakeforgeError as exc:
+            failed = True
+            step_result.status = "failed"
+            step_result.error = str(exc)
+            result.error, result.error_code = str(exc), exc.code
+        except Exception as exc:  # Spark errors: keep the first line, point at the YAML
+            failed = True
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            step_result.status = "failed"
+            step_result.error = f"{Code.STEP_FAILED} {step.location}: {step.table}: {first}"
+            result.error, result.error_code = step_result.error, Code.STEP_FAILED
+        step_result.seconds = round(time.monotonic() - t0, 3)
+        if on_step is not None:
+            on_step(step_result)
+    result.status = "failed" if failed else "succeeded"
+    result.ended_at = datetime.now(UTC).isoformat(timespec="seconds")
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def run_pipeline(loaded: LoadedPipeline, spark: SparkSession | None = None, run_id: str | None = None,
+                 on_step: Callable[[StepResult], None] | None = None) -> RunResult:
+    """Plan and execute ``loaded``; starts the profile's session unless one is given."""
+    from lakeforge.plan.builder import build_plan
+    from lakeforge.runtime.session import build_session
+
+    plan = build_plan(loaded)
+    session = spark or build_session(loaded.profile, loaded.project_root, f"lakeforge:{plan.pipeline}")
+    return execute(plan, session, loaded.project_root, run_id=run_id, on_step=on_step)

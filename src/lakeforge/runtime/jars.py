@@ -1,0 +1,182 @@
+"""Jars the project controls: pinned Maven artifacts resolved once into a local cache.
+
+A *bundle* (``delta`` now; ``aws`` and ``avro`` later) is a list of pinned Maven
+coordinates. ``resolve`` asks Maven for the full runtime closure into the project's own
+Maven repository (``.lakeforge/m2``), drops every jar pyspark already ships (Hadoop,
+Jackson, Parquet, Scala... in other versions, which would shadow Spark's own), and copies
+the rest to ``.lakeforge/jars/<bundle>/`` with a manifest of names and sha256 sums.
+Sessions then use those files only: after the first resolve no network is needed.
+
+Version note: the PyPI wheel delta-spark 4.4.1 is pinned, but Maven Central has no
+``delta-spark_4.2_2.13:4.4.1`` (404; the newest for Spark 4.2 is 4.4.0). The two Python
+wheels differ only in ``delta/version.py``, so the 4.4.0 jars are the matching runtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lakeforge.errors import Code, RuntimeSetupError
+
+MANIFEST = "MANIFEST.json"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    name: str
+    artifacts: tuple[str, ...]
+    # Jars dropped although pyspark does not ship them under the same name: companions
+    # of a dropped jar (RoaringBitmap's `shims` belongs to the 0.9 line pyspark replaced).
+    also_drop: tuple[str, ...] = ()
+
+
+BUNDLES: dict[str, Bundle] = {
+    "delta": Bundle("delta", ("io.delta:delta-spark_4.2_2.13:4.4.0",), also_drop=("shims",)),
+}
+
+_VERSIONED = re.compile(r"^(?P<base>.+?)-(?P<version>\d[\w.\-]*)\.jar$")
+
+
+def artifact_base(jar_name: str) -> str:
+    """``jackson-core-2.13.5.jar`` -> ``jackson-core``; ``zstd-jni-1.5.7-3.jar`` -> ``zstd-jni``."""
+    m = _VERSIONED.match(jar_name)
+    return m.group("base") if m else jar_name.removesuffix(".jar")
+
+
+def pyspark_jars_dir() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        raise RuntimeSetupError(Code.JARS_MISSING, "pyspark is not installed", "run ./dev setup")
+    return Path(spec.origin).parent / "jars"
+
+
+def bundle_dir(jars_dir: Path, bundle: str) -> Path:
+    return jars_dir / bundle
+
+
+def _pom(bundle: Bundle) -> str:
+    deps = []
+    for coord in bundle.artifacts:
+        group, artifact, version = coord.split(":")
+        deps.append(f"<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
+                    f"<version>{version}</version></dependency>")
+    return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.lakeforge.jars</groupId><artifactId>{bundle.name}</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>{''.join(deps)}</dependencies>
+  <build><plugins><plugin>
+    <groupId>org.apache.maven.plugins</groupId><artifactId>maven-dependency-plugin</artifactId>
+    <version>3.8.1</version>
+  </plugin></plugins></build>
+</project>
+"""
+
+
+def read_manifest(jars_dir: Path, bundle: str) -> dict[str, object] | None:
+    path = bundle_dir(jars_dir, bundle) / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def bundle_jars(jars_dir: Path, bundle: str) -> list[Path]:
+    """The cached jars of ``bundle``, checked against its manifest.
+
+    Raises:
+        RuntimeSetupError: ``LF-RT-002`` with the command that fixes it.
+    """
+    if bundle not in BUNDLES:
+        raise RuntimeSetupError(Code.JARS_MISSING, f"unknown jar bundle '{bundle}'",
+                                f"known bundles: {', '.join(BUNDLES)}")
+    manifest = read_manifest(jars_dir, bundle)
+    fix = f"run `lakeforge jars resolve {bundle}` (Maven and network needed once) or `./dev setup`"
+    if manifest is None or manifest.get("artifacts") != list(BUNDLES[bundle].artifacts):
+        raise RuntimeSetupError(Code.JARS_MISSING,
+                                f"the '{bundle}' jars are not in the cache {bundle_dir(jars_dir, bundle)}", fix)
+    jars = [bundle_dir(jars_dir, bundle) / str(j["name"]) for j in manifest["jars"]]  # type: ignore[attr-defined]
+    missing = [j.name for j in jars if not j.is_file()]
+    if missing:
+        raise RuntimeSetupError(Code.JARS_MISSING, f"jar cache incomplete, missing {missing}", fix)
+    return jars
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve(bundle_name: str, jars_dir: Path, force: bool = False) -> list[Path]:
+    """Make sure ``bundle_name``'s jars are cached; fetch them with Maven if not.
+
+    Args:
+        bundle_name: a key of :data:`BUNDLES`.
+        jars_dir: the cache root (``<project>/.lakeforge/jars`` by default).
+        force: resolve again even if the cache looks complete.
+
+    Returns:
+        The cached jar files.
+
+    Raises:
+        RuntimeSetupError: ``LF-RT-003`` when Maven is missing or resolution fails.
+    """
+    if not force:
+        try:
+            return bundle_jars(jars_dir, bundle_name)
+        except RuntimeSetupError:
+            pass
+    bundle = BUNDLES[bundle_name]
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise RuntimeSetupError(Code.JAR_RESOLUTION_FAILED, "Maven (mvn) is needed to fetch jars once",
+                                "install it: apt-get install -y maven")
+    m2 = jars_dir.parent / "m2"
+    target = bundle_dir(jars_dir, bundle_name)
+    with tempfile.TemporaryDirectory(prefix="lakeforge-jars-") as tmp:
+        work = Path(tmp)
+        (work / "pom.xml").write_text(_pom(bundle))
+        out = work / "out"
+        cmd = [mvn, "-B", "-q", f"-Dmaven.repo.local={m2}", "dependency:copy-dependencies",
+               f"-DoutputDirectory={out}", "-DincludeScope=runtime"]
+        proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
+            raise RuntimeSetupError(Code.JAR_RESOLUTION_FAILED,
+                                    f"Maven could not resolve {', '.join(bundle.artifacts)}:\n{tail}",
+                                    "check network access to Maven Central, then retry")
+        provided = {artifact_base(j.name) for j in pyspark_jars_dir().glob("*.jar")}
+        kept, dropped = [], []
+        for jar in sorted(out.glob("*.jar")):
+            base = artifact_base(jar.name)
+            (dropped if base in provided or base in bundle.also_drop else kept).append(jar)
+        staging = target.with_name(target.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for jar in kept:
+            shutil.copy2(jar, staging / jar.name)
+        manifest = {
+            "bundle": bundle_name,
+            "artifacts": list(bundle.artifacts),
+            "jars": [{"name": j.name, "sha256": _sha256(j)} for j in kept],
+            "dropped_as_provided_by_pyspark": [j.name for j in dropped],
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        # Swap in atomically-ish: a crash leaves either the old cache or none, never half.
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    return bundle_jars(jars_dir, bundle_name)

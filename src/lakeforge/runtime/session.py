@@ -1,0 +1,137 @@
+"""Build the SparkSession a profile describes.
+
+The local profile gives ``local[*]``, a warehouse folder, an embedded Derby metastore
+and Delta, using only jars from the project's cache. Under ``spark-submit`` (the JVM
+already exists) master and jars are not ours to set: ``spark-submit.sh`` passes the
+same settings, computed by :func:`spark_conf`, on its command line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lakeforge.config.models import Profile
+from lakeforge.errors import Code, RuntimeSetupError
+from lakeforge.runtime import jars as jarcache
+from lakeforge.runtime.java import check_java
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+LAYER_SCHEMAS = ("bronze", "silver", "gold")
+
+# Settings every lakeforge session needs; a profile's `spark.conf` may add or override.
+BASE_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    # One clock for every run, so dates in gold do not depend on the machine's zone.
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """Everything needed to start Spark, as data (printable, testable, no JVM)."""
+
+    master: str | None
+    app_name: str
+    conf: dict[str, str]
+    jars: tuple[Path, ...]
+    hive: bool
+    derby_home: Path | None
+
+
+def project_path(root: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (root / p).resolve()
+
+
+def is_uri(value: str) -> bool:
+    return "://" in value
+
+
+def jars_dir_for(profile: Profile, root: Path) -> Path:
+    env = os.environ.get("LAKEFORGE_JARS_DIR")
+    return Path(env).resolve() if env else project_path(root, profile.jars_dir)
+
+
+def session_settings(profile: Profile, root: Path, app_name: str | None = None,
+                     need_jars: bool = True) -> SessionSettings:
+    """Compute the session's settings from a profile; checks the jar cache.
+
+    Raises:
+        RuntimeSetupError: jars missing (with the command that fixes it).
+    """
+    conf = dict(BASE_CONF)
+    warehouse = profile.warehouse if is_uri(profile.warehouse) else str(project_path(root, profile.warehouse))
+    conf["spark.sql.warehouse.dir"] = warehouse
+    hive = profile.metastore.kind in ("derby", "hive")
+    derby_home = None
+    if hive:
+        conf["spark.sql.catalogImplementation"] = "hive"
+    else:
+        conf["spark.sql.catalogImplementation"] = "in-memory"
+    if profile.metastore.kind == "derby":
+        db = project_path(root, profile.metastore.path)
+        derby_home = db.parent
+        conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = f"jdbc:derby:;databaseName={db};create=true"
+        # Keep derby.log next to the metastore instead of wherever the user stands.
+        conf["spark.driver.extraJavaOptions"] = f"-Dderby.system.home={derby_home}"
+    elif profile.metastore.kind == "hive" and profile.metastore.uri:
+        conf["spark.hadoop.hive.metastore.uris"] = profile.metastore.uri
+    conf.update(profile.spark.conf)
+    jar_files: list[Path] = []
+    if need_jars:
+        jdir = jars_dir_for(profile, root)
+        for bundle in profile.jar_bundles:
+            jar_files.extend(jarcache.bundle_jars(jdir, bundle))
+    return SessionSettings(master=profile.spark.master, app_name=app_name or profile.spark.app_name,
+                           conf=conf, jars=tuple(jar_files), hive=hive, derby_home=derby_home)
+
+
+def inside_spark_submit() -> bool:
+    """True when a JVM launched this Python process (spark-submit, pyspark shell, Databricks)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ or "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def build_session(profile: Profile, root: Path, app_name: str | None = None) -> SparkSession:
+    """Start (or join) the SparkSession for ``profile``.
+
+    Raises:
+        RuntimeSetupError: Java or jars missing, or Spark failed to start.
+    """
+    submitted = inside_spark_submit()
+    settings = session_settings(profile, root, app_name, need_jars=not submitted)
+    if not submitted:
+        check_java()
+    if settings.derby_home is not None:
+        settings.derby_home.mkdir(parents=True, exist_ok=True)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(settings.app_name)
+    if not submitted:
+        if settings.master:
+            builder = builder.master(settings.master)
+        if settings.jars:
+            builder = builder.config("spark.jars", ",".join(str(j) for j in settings.jars))
+    for key, value in settings.conf.items():
+        builder = builder.config(key, value)
+    if settings.hive:
+        builder = builder.enableHiveSupport()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # py4j/JVM start-up failures come in many types
+        raise RuntimeSetupError(Code.SPARK_START_FAILED, f"Spark failed to start: {str(exc).splitlines()[0]}",
+                                "run with --debug for the full error") from exc
+    spark.sparkContext.setLogLevel(os.environ.get("LAKEFORGE_SPARK_LOG_LEVEL", "ERROR"))
+    return spark
+
+
+def ensure_schemas(spark: SparkSession, schemas: tuple[str, ...] = LAYER_SCHEMAS) -> None:
+    """Create the layer schemas so ``SELECT * FROM gold.x`` resolves in any later process."""
+    for schema in schemas:
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")

@@ -1,0 +1,1 @@
+"""One module per step kind: ingest (bronze), conform (silver), transform (gold)."""

@@ -1,0 +1,17 @@
+"""What every step executor receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+@dataclass(frozen=True)
+class StepContext:
+    spark: SparkSession
+    run_id: str
+    project_root: Path
