@@ -79,10 +79,14 @@ def session_settings(profile: Profile, root: Path, app_name: str | None = None,
         db = project_path(root, profile.metastore.path)
         derby_home = db.parent
         conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = f"jdbc:derby:;databaseName={db};create=true"
-        # Keep derby.log next to the metastore instead of wherever the user stands.
-        conf["spark.driver.extraJavaOptions"] = f"-Dderby.system.home={derby_home}"
+        # derby.system.home (below) keeps derby.log next to the metastore, not in the cwd.
     elif profile.metastore.kind == "hive" and profile.metastore.uri:
         conf["spark.hadoop.hive.metastore.uris"] = profile.metastore.uri
+    log_conf = Path(__file__).with_name("log4j2.properties")
+    java_opts = [f"-Dlog4j2.configurationFile=file:{log_conf}"]
+    if derby_home is not None:
+        java_opts.append(f"-Dderby.system.home={derby_home}")
+    conf["spark.driver.extraJavaOptions"] = " ".join(java_opts)
     conf.update(profile.spark.conf)
     jar_files: list[Path] = []
     if need_jars:
@@ -134,4 +138,5 @@ def build_session(profile: Profile, root: Path, app_name: str | None = None) -> 
 def ensure_schemas(spark: SparkSession, schemas: tuple[str, ...] = LAYER_SCHEMAS) -> None:
     """Create the layer schemas so ``SELECT * FROM gold.x`` resolves in any later process."""
     for schema in schemas:
-        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        if not spark.catalog.databaseExists(schema):
+            spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
