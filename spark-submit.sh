@@ -51,7 +51,8 @@ PY
 )
 
 # Profiles and relative paths resolve from where you stand, exactly as with `lakeforge`.
-mapfile -t PROFILE_ARGS < <("$VENV/bin/lakeforge" submit-args --env "$ENV_NAME")
+PROFILE_TEXT="$("$VENV/bin/lakeforge" submit-args --env "$ENV_NAME")"  # fails loudly (set -e)
+mapfile -t PROFILE_ARGS <<< "$PROFILE_TEXT"
 
 export LAKEFORGE_ENV="$ENV_NAME"
 # spark-submit finds Spark through the venv's pyspark, not whatever python3 is on PATH.

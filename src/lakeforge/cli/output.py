@@ -6,7 +6,9 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from lakeforge.results import RunResult, StepResult
 
@@ -17,7 +19,7 @@ err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isa
 
 def print_error_lines(lines: list[str]) -> None:
     for line in lines:
-        err_console.print(f"[bold red]error[/] {line}", markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]error[/] {escape(line)}", markup=True, soft_wrap=True)
 
 
 def step_line(step: StepResult) -> str:
@@ -61,5 +63,6 @@ def rows_table(columns: list[str], rows: list[tuple[Any, ...]], title: str | Non
     for c in columns:
         table.add_column(c, overflow="fold")
     for row in rows:
-        table.add_row(*["NULL" if v is None else str(v) for v in row])
+        # Text, not markup: data such as "[x]" must print as is.
+        table.add_row(*[Text("NULL" if v is None else str(v)) for v in row])
     return table

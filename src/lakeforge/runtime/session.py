@@ -55,8 +55,19 @@ def is_uri(value: str) -> bool:
 
 
 def jars_dir_for(profile: Profile, root: Path) -> Path:
+    """The jar cache: ``$LAKEFORGE_JARS_DIR``, else the project's, else the checkout's.
+
+    The last fallback lets a project folder without its own cache (a scratch project, a
+    test's temporary copy) reuse the cache of the lakeforge checkout it runs from.
+    """
     env = os.environ.get("LAKEFORGE_JARS_DIR")
-    return Path(env).resolve() if env else project_path(root, profile.jars_dir)
+    if env:
+        return Path(env).resolve()
+    own = project_path(root, profile.jars_dir)
+    if own.is_dir():
+        return own
+    checkout = Path(__file__).resolve().parents[3] / ".lakeforge" / "jars"
+    return checkout if checkout.is_dir() else own
 
 
 def session_settings(profile: Profile, root: Path, app_name: str | None = None,

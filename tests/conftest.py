@@ -1,0 +1,39 @@
+"""Shared fixtures. The Delta SparkSession is created once per test session, lazily:
+unit tests never request it, so `pytest tests/unit` starts no JVM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+@pytest.fixture(scope="session")
+def lakehouse_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Project root of the shared session: its warehouse and Derby metastore live here."""
+    return tmp_path_factory.mktemp("lakehouse-root")
+
+
+@pytest.fixture(scope="session")
+def spark(lakehouse_root: Path) -> Iterator[SparkSession]:
+    from lakeforge.config.models import Profile
+    from lakeforge.runtime.session import build_session
+
+    # Small and quiet, like Delta's own test conf: 2 cores, few partitions, no UI.
+    profile = Profile.model_validate({
+        "spark": {"master": "local[2]", "conf": {
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.databricks.delta.snapshotPartitions": "2",
+            "spark.ui.enabled": "false",
+            "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+        }},
+    })
+    session = build_session(profile, lakehouse_root, "lakeforge-tests")
+    yield session
+    session.stop()

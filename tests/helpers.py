@@ -1,0 +1,46 @@
+"""Small builders shared by the test layers (no pyspark import here)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+MINIMAL_PIPELINE = """\
+name: shop
+vars:
+  raw_root: data/raw
+bronze:
+  orders:
+    source:
+      format: csv
+      path: ${var:raw_root}/orders/*.csv
+silver:
+  orders:
+    from: bronze.orders
+    keys: [order_id]
+    columns:
+      order_id: bigint
+      amount: decimal(10,2)
+      order_date: date
+gold:
+  revenue:
+    sql: |
+      SELECT order_date, SUM(amount) AS revenue
+      FROM silver.orders
+      GROUP BY order_date
+"""
+
+
+def make_project(root: Path, pipeline: str = MINIMAL_PIPELINE, profiles: dict[str, str] | None = None,
+                 name: str = "pipeline.yml") -> Path:
+    """A project folder with ``conf/`` and ``jobs/shop/<name>``; returns the pipeline path."""
+    (root / "conf").mkdir(parents=True, exist_ok=True)
+    for env, text in (profiles or {}).items():
+        (root / "conf" / f"{env}.yml").write_text(textwrap.dedent(text))
+    job = root / "jobs" / "shop"
+    job.mkdir(parents=True, exist_ok=True)
+    path = job / name
+    path.write_text(textwrap.dedent(pipeline))
+    return path
