@@ -25,15 +25,20 @@ def spark(lakehouse_root: Path) -> Iterator[SparkSession]:
     from lakeforge.runtime.session import build_session
 
     # Small and quiet, like Delta's own test conf: 2 cores, few partitions, no UI.
-    profile = Profile.model_validate({
-        "spark": {"master": "local[2]", "conf": {
-            "spark.sql.shuffle.partitions": "2",
-            "spark.default.parallelism": "2",
-            "spark.databricks.delta.snapshotPartitions": "2",
-            "spark.ui.enabled": "false",
-            "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
-        }},
-    })
+    profile = Profile.model_validate(
+        {
+            "spark": {
+                "master": "local[2]",
+                "conf": {
+                    "spark.sql.shuffle.partitions": "2",
+                    "spark.default.parallelism": "2",
+                    "spark.databricks.delta.snapshotPartitions": "2",
+                    "spark.ui.enabled": "false",
+                    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+                },
+            },
+        }
+    )
     session = build_session(profile, lakehouse_root, "lakeforge-tests")
     yield session
     session.stop()

@@ -33,8 +33,12 @@ gold:
 """
 
 
-def make_project(root: Path, pipeline: str = MINIMAL_PIPELINE, profiles: dict[str, str] | None = None,
-                 name: str = "pipeline.yml") -> Path:
+def make_project(
+    root: Path,
+    pipeline: str = MINIMAL_PIPELINE,
+    profiles: dict[str, str] | None = None,
+    name: str = "pipeline.yml",
+) -> Path:
     """A project folder with ``conf/`` and ``jobs/shop/<name>``; returns the pipeline path."""
     (root / "conf").mkdir(parents=True, exist_ok=True)
     for env, text in (profiles or {}).items():

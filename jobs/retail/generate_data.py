@@ -17,11 +17,28 @@ SEGMENTS = ["consumer", "small_business", "enterprise"]
 COUNTRIES = ["DE", "FR", "NL", "US", "GB"]
 STATUSES = ["completed"] * 8 + ["returned", "cancelled"]
 FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim"]
-LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "Lee"]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Thompson",
+    "Perlman",
+    "Lee",
+]
 
 
-def generate(out: Path, days: int = 3, customers: int = 40, orders_per_day: int = 60, seed: int = 7,
-             start: date = date(2026, 11, 1)) -> dict[str, int]:
+def generate(
+    out: Path,
+    days: int = 3,
+    customers: int = 40,
+    orders_per_day: int = 60,
+    seed: int = 7,
+    start: date = date(2026, 11, 1),
+) -> dict[str, int]:
     """Write the files; return how many data rows each kind got (defects included)."""
     rng = random.Random(seed)
     (out / "customers").mkdir(parents=True, exist_ok=True)
@@ -42,9 +59,16 @@ def generate(out: Path, days: int = 3, customers: int = 40, orders_per_day: int 
             w.writerow(["order_id", "customer_id", "order_ts", "status", "amount"])
             for i in range(orders_per_day):
                 order_id += 1
-                ts = datetime(day.year, day.month, day.day) + timedelta(seconds=rng.randint(0, 86399))
-                row = [order_id, rng.randint(1, customers), ts.isoformat(sep=" "),
-                       rng.choice(STATUSES), f"{rng.uniform(5, 500):.2f}"]
+                ts = datetime(day.year, day.month, day.day) + timedelta(
+                    seconds=rng.randint(0, 86399)
+                )
+                row = [
+                    order_id,
+                    rng.randint(1, customers),
+                    ts.isoformat(sep=" "),
+                    rng.choice(STATUSES),
+                    f"{rng.uniform(5, 500):.2f}",
+                ]
                 # One defect of each kind per day, at fixed positions.
                 if i == 7:
                     row[4] = "n/a"
@@ -64,8 +88,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     counts = generate(args.out, days=args.days, seed=args.seed)
-    print(f"generated {counts['customers']} customers and {counts['orders']} orders "
-          f"({args.days} daily files) in {args.out}")
+    print(
+        f"generated {counts['customers']} customers and {counts['orders']} orders "
+        f"({args.days} daily files) in {args.out}"
+    )
 
 
 if __name__ == "__main__":

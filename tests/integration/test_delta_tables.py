@@ -20,7 +20,9 @@ def unique(name: str) -> str:
     return f"{name}_{uuid.uuid4().hex[:8]}"
 
 
-def test_write_registers_versions_and_time_travels(spark: SparkSession, lakehouse_root: Path) -> None:
+def test_write_registers_versions_and_time_travels(
+    spark: SparkSession, lakehouse_root: Path
+) -> None:
     ensure_schemas(spark)
     table = f"bronze.{unique('events')}"
     first = spark.createDataFrame([(1, "a"), (2, "b")], "id INT, v STRING")
@@ -34,7 +36,10 @@ def test_write_registers_versions_and_time_travels(spark: SparkSession, lakehous
     assert spark.catalog.tableExists(table)
     history = spark.sql(f"DESCRIBE HISTORY {table}").orderBy("version").collect()
     assert [h["version"] for h in history] == [0, 1]
-    assert [json.loads(h["userMetadata"])["lakeforge_run_id"] for h in history] == ["run-one", "run-two"]
+    assert [json.loads(h["userMetadata"])["lakeforge_run_id"] for h in history] == [
+        "run-one",
+        "run-two",
+    ]
 
     assertDataFrameEqual(read_version(spark, table, 0), first)
     assertDataFrameEqual(spark.sql(f"SELECT * FROM {table} VERSION AS OF 0"), first)

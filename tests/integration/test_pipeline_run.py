@@ -22,11 +22,11 @@ ORDERS = [
     ["order_id", "amount", "order_date"],
     ["1", "10.50", "2026-11-01"],
     ["2", "4.25", "2026-11-01"],
-    ["3", "abc", "2026-11-01"],       # cast failure: amount
-    ["4", "7.00", "2026-02-30"],      # impossible date
-    ["", "3.00", "2026-11-02"],       # null business key
+    ["3", "abc", "2026-11-01"],  # cast failure: amount
+    ["4", "7.00", "2026-02-30"],  # impossible date
+    ["", "3.00", "2026-11-02"],  # null business key
     ["6", "20.00", "2026-11-02"],
-    ["7", "", "2026-11-02"],          # empty amount is null, allowed (nullable)
+    ["7", "", "2026-11-02"],  # empty amount is null, allowed (nullable)
 ]
 
 
@@ -89,7 +89,11 @@ def test_run_lands_quarantines_and_accounts(spark: SparkSession, tmp_path: Path)
 
     good, bad = expected_split(ORDERS)
     bronze, silver, gold = result.steps
-    assert (bronze.rows_read, bronze.rows_written, bronze.version) == (len(ORDERS) - 1, len(ORDERS) - 1, 0)
+    assert (bronze.rows_read, bronze.rows_written, bronze.version) == (
+        len(ORDERS) - 1,
+        len(ORDERS) - 1,
+        0,
+    )
     assert silver.rows_read == len(ORDERS) - 1
     assert (silver.rows_written, silver.rows_quarantined) == (len(good), len(bad))
     assert silver.inputs == {f"bronze.orders_{s}": 0}
@@ -103,9 +107,13 @@ def test_run_lands_quarantines_and_accounts(spark: SparkSession, tmp_path: Path)
     q = {r["record"]: r for r in spark.table(f"silver.orders_{s}__quarantine").collect()}
     assert len(q) == len(bad)
     reasons = sorted(r["reason"] for r in q.values())
-    assert reasons == sorted(["cast_failed:amount:decimal(10,2):abc",
-                              "cast_failed:order_date:date:2026-02-30",
-                              "null_not_allowed:order_id"])
+    assert reasons == sorted(
+        [
+            "cast_failed:amount:decimal(10,2):abc",
+            "cast_failed:order_date:date:2026-02-30",
+            "null_not_allowed:order_id",
+        ]
+    )
     for row in q.values():
         assert row["source_file"].endswith("day1.csv")
         assert row["_lf_run_id"] == result.run_id
@@ -113,7 +121,10 @@ def test_run_lands_quarantines_and_accounts(spark: SparkSession, tmp_path: Path)
     # The original record keeps every column, nulls included.
     assert any('"order_id":null' in record for record in q)
 
-    revenue = {r["order_date"].isoformat(): r["revenue"] for r in spark.table(f"gold.revenue_{s}").collect()}
+    revenue = {
+        r["order_date"].isoformat(): r["revenue"]
+        for r in spark.table(f"gold.revenue_{s}").collect()
+    }
     expect: dict[str, Decimal] = {}
     for r in good:
         expect[r[2]] = expect.get(r[2], Decimal(0)) + (Decimal(r[1]) if r[1] else Decimal(0))
@@ -133,12 +144,16 @@ def test_second_run_makes_new_versions(spark: SparkSession, tmp_path: Path) -> N
     assert [st.version for st in second.steps] == [1, 1, 1]
     hist = spark.sql(f"DESCRIBE HISTORY silver.orders_{s}").orderBy("version").collect()
     assert [first.run_id in h["userMetadata"] for h in hist] == [True, False]
-    assert spark.sql(f"SELECT COUNT(*) AS n FROM silver.orders_{s} VERSION AS OF 0").first()["n"] == 2  # type: ignore[index]
+    assert (
+        spark.sql(f"SELECT COUNT(*) AS n FROM silver.orders_{s} VERSION AS OF 0").first()["n"] == 2
+    )  # type: ignore[index]
     # bronze is append-only: the second file's row joins the first two in silver v1.
     assert spark.table(f"silver.orders_{s}").count() == 3
 
 
-def test_missing_source_fails_step_and_skips_downstream(spark: SparkSession, tmp_path: Path) -> None:
+def test_missing_source_fails_step_and_skips_downstream(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     s = uuid.uuid4().hex[:6]
     loaded = load_pipeline(make_project(tmp_path, pipeline_text(s)))
     result = execute(build_plan(loaded), spark, loaded.project_root)
@@ -150,7 +165,9 @@ def test_missing_source_fails_step_and_skips_downstream(spark: SparkSession, tmp
 
 def test_declared_column_missing_upstream(spark: SparkSession, tmp_path: Path) -> None:
     s = uuid.uuid4().hex[:6]
-    text = pipeline_text(s).replace("      order_date: date\n", "      order_date: date\n      channel: string\n")
+    text = pipeline_text(s).replace(
+        "      order_date: date\n", "      order_date: date\n      channel: string\n"
+    )
     loaded = load_pipeline(make_project(tmp_path, text))
     write_csv(tmp_path / "raw" / "orders" / "d.csv", ORDERS[:2])
     result = execute(build_plan(loaded), spark, loaded.project_root)

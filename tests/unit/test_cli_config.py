@@ -34,7 +34,9 @@ def test_validate_ok(tmp_path: Path) -> None:
 
 
 def test_validate_reports_every_problem_one_line_each(tmp_path: Path) -> None:
-    text = MINIMAL_PIPELINE.replace("format: csv", "format: xls").replace("keys: [order_id]", "kees: [order_id]")
+    text = MINIMAL_PIPELINE.replace("format: csv", "format: xls").replace(
+        "keys: [order_id]", "kees: [order_id]"
+    )
     path = make_project(tmp_path, text)
     code, out = invoke("validate", str(path))
     assert code == 1
@@ -81,22 +83,32 @@ def test_validate_never_imports_pyspark() -> None:
         "heavy = [m for m in ('pyspark', 'py4j', 'delta', 'boto3', 'great_expectations') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False
+    )
     assert proc.returncode == 0, proc.stderr
 
 
 def test_submit_args_carry_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     jars = tmp_path / "jars"
     monkeypatch.setenv("LAKEFORGE_JARS_DIR", str(jars))
-    make_project(tmp_path, profiles={"local": "spark:\n  master: local[3]\n  conf: {spark.sql.shuffle.partitions: 3}\n"
-                                              "jar_bundles: []\n"})
+    make_project(
+        tmp_path,
+        profiles={
+            "local": "spark:\n  master: local[3]\n  conf: {spark.sql.shuffle.partitions: 3}\n"
+            "jar_bundles: []\n"
+        },
+    )
     code, out = invoke("submit-args", cwd=tmp_path)
     assert code == 0, out
     lines = out.splitlines()
     assert lines[:2] == ["--master", "local[3]"]
     confs = dict(lines[i + 1].split("=", 1) for i, v in enumerate(lines) if v == "--conf")
     assert confs["spark.sql.shuffle.partitions"] == "3"
-    assert confs["spark.sql.catalog.spark_catalog"] == "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+    assert (
+        confs["spark.sql.catalog.spark_catalog"]
+        == "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+    )
     assert confs["spark.sql.warehouse.dir"] == str((tmp_path / "lakehouse" / "warehouse").resolve())
     assert "--jars" not in lines
 

@@ -34,7 +34,9 @@ def test_minimal_pipeline_loads(tmp_path: Path) -> None:
 
 
 def test_unknown_key_names_line_and_suggests(tmp_path: Path) -> None:
-    path = make_project(tmp_path, MINIMAL_PIPELINE.replace("    keys: [order_id]", "    keyz: [order_id]"))
+    path = make_project(
+        tmp_path, MINIMAL_PIPELINE.replace("    keys: [order_id]", "    keyz: [order_id]")
+    )
     err = errors_of(path)
     assert err.codes == [Code.UNKNOWN_KEY]
     issue = err.issues[0]
@@ -45,7 +47,9 @@ def test_unknown_key_names_line_and_suggests(tmp_path: Path) -> None:
 
 
 def test_wrong_type_points_at_value(tmp_path: Path) -> None:
-    path = make_project(tmp_path, MINIMAL_PIPELINE.replace("amount: decimal(10,2)", "amount: moneyy"))
+    path = make_project(
+        tmp_path, MINIMAL_PIPELINE.replace("amount: decimal(10,2)", "amount: moneyy")
+    )
     err = errors_of(path)
     assert err.codes == [Code.BAD_VALUE]
     assert err.issues[0].line == line_number(path, "amount: moneyy")
@@ -78,7 +82,9 @@ def test_yaml_syntax_error_has_line_and_context(tmp_path: Path) -> None:
 
 
 def test_undefined_table_in_from(tmp_path: Path) -> None:
-    path = make_project(tmp_path, MINIMAL_PIPELINE.replace("from: bronze.orders", "from: bronze.ordrs"))
+    path = make_project(
+        tmp_path, MINIMAL_PIPELINE.replace("from: bronze.orders", "from: bronze.ordrs")
+    )
     err = errors_of(path)
     assert err.codes == [Code.UNDEFINED_TABLE]
     assert err.issues[0].line == line_number(path, "from: bronze.ordrs")
@@ -86,14 +92,18 @@ def test_undefined_table_in_from(tmp_path: Path) -> None:
 
 
 def test_undefined_table_in_sql_points_at_its_line(tmp_path: Path) -> None:
-    path = make_project(tmp_path, MINIMAL_PIPELINE.replace("FROM silver.orders", "FROM silver.order_lines"))
+    path = make_project(
+        tmp_path, MINIMAL_PIPELINE.replace("FROM silver.orders", "FROM silver.order_lines")
+    )
     err = errors_of(path)
     assert err.codes == [Code.UNDEFINED_TABLE]
     assert err.issues[0].line == line_number(path, "FROM silver.order_lines")
 
 
 def test_duplicate_key(tmp_path: Path) -> None:
-    text = MINIMAL_PIPELINE.replace("      order_date: date\n", "      order_date: date\n      amount: double\n")
+    text = MINIMAL_PIPELINE.replace(
+        "      order_date: date\n", "      order_date: date\n      amount: double\n"
+    )
     path = make_project(tmp_path, text)
     err = errors_of(path)
     assert err.codes == [Code.DUPLICATE_KEY]
@@ -101,9 +111,11 @@ def test_duplicate_key(tmp_path: Path) -> None:
 
 
 def test_all_errors_reported_together_in_line_order(tmp_path: Path) -> None:
-    text = (MINIMAL_PIPELINE.replace("format: csv", "format: csvv")
-            .replace("keys: [order_id]", "keys: [order_id]\n    colour: blue")
-            .replace("FROM silver.orders", "FROM silver.nope"))
+    text = (
+        MINIMAL_PIPELINE.replace("format: csv", "format: csvv")
+        .replace("keys: [order_id]", "keys: [order_id]\n    colour: blue")
+        .replace("FROM silver.orders", "FROM silver.nope")
+    )
     path = make_project(tmp_path, text)
     err = errors_of(path)
     assert sorted(err.codes) == sorted([Code.BAD_VALUE, Code.UNKNOWN_KEY])
@@ -131,11 +143,16 @@ def test_env_default_and_escape(tmp_path: Path) -> None:
 
 
 def test_profile_layers_vars_over_pipeline(tmp_path: Path) -> None:
-    path = make_project(tmp_path, profiles={"s3": """\
+    path = make_project(
+        tmp_path,
+        profiles={
+            "s3": """\
         warehouse: s3a://lake/warehouse
         vars:
           raw_root: s3a://raw
-        """})
+        """
+        },
+    )
     assert load_pipeline(path).pipeline.bronze["orders"].source.path == "data/raw/orders/*.csv"
     loaded = load_pipeline(path, env="s3")
     assert loaded.pipeline.bronze["orders"].source.path == "s3a://raw/orders/*.csv"
@@ -143,7 +160,9 @@ def test_profile_layers_vars_over_pipeline(tmp_path: Path) -> None:
 
 
 def test_missing_profile_lists_available(tmp_path: Path) -> None:
-    path = make_project(tmp_path, profiles={"local": "warehouse: lh\n", "s3": "warehouse: s3a://x\n"})
+    path = make_project(
+        tmp_path, profiles={"local": "warehouse: lh\n", "s3": "warehouse: s3a://x\n"}
+    )
     err = errors_of(path, env="prod")
     assert err.codes == [Code.PROFILE_NOT_FOUND]
     assert "local, s3" in err.issues[0].message
@@ -175,18 +194,23 @@ def test_sql_file_is_read_and_checked(tmp_path: Path) -> None:
 
 
 def test_keys_must_be_declared_columns(tmp_path: Path) -> None:
-    err = errors_of(make_project(tmp_path, MINIMAL_PIPELINE.replace("keys: [order_id]", "keys: [id]")))
+    err = errors_of(
+        make_project(tmp_path, MINIMAL_PIPELINE.replace("keys: [order_id]", "keys: [id]"))
+    )
     assert err.codes == [Code.BAD_VALUE]
     assert "['id']" in err.issues[0].message
 
 
 def test_cycle_is_a_plan_error_with_path(tmp_path: Path) -> None:
-    text = MINIMAL_PIPELINE + """\
+    text = (
+        MINIMAL_PIPELINE
+        + """\
   a:
     sql: SELECT * FROM gold.b
   b:
     sql: SELECT * FROM gold.a JOIN gold.revenue USING (order_date)
 """
+    )
     with pytest.raises(PlanError) as info:
         build_plan(load_pipeline(make_project(tmp_path, text)))
     assert info.value.code == Code.CYCLE

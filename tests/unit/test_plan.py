@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from hypothesis import given
@@ -49,10 +50,17 @@ def test_plan_steps_carry_reads_writes_mode_location(tmp_path: Path) -> None:
     plan = build_plan(load_pipeline(path))
     ingest, conform = plan.writes("bronze.facts"), plan.writes("silver.facts")
     report = plan.writes("gold.report")
-    assert isinstance(ingest, IngestStep) and ingest.reads == ("json:raw/facts",) and ingest.mode == "append"
+    assert (
+        isinstance(ingest, IngestStep)
+        and ingest.reads == ("json:raw/facts",)
+        and ingest.mode == "append"
+    )
     assert isinstance(conform, ConformStep) and conform.reads == ("bronze.facts",)
     assert conform.mode == "overwrite" and conform.quarantine_table == "silver.facts__quarantine"
-    assert isinstance(report, TransformStep) and report.reads == ("gold.left_side", "gold.right_side")
+    assert isinstance(report, TransformStep) and report.reads == (
+        "gold.left_side",
+        "gold.right_side",
+    )
     lines = path.read_text().splitlines()
     assert lines[report.location.line - 1].strip() == "report:"
     text = plan_text(plan)
@@ -101,7 +109,9 @@ def test_topological_respects_every_edge(edges: dict[int, list[int]]) -> None:
 
 
 @given(dags(), st.data())
-def test_any_back_edge_is_reported_as_a_real_cycle(edges: dict[int, list[int]], data: st.DataObject) -> None:
+def test_any_back_edge_is_reported_as_a_real_cycle(
+    edges: dict[int, list[int]], data: st.DataObject
+) -> None:
     dag: DAG[int] = DAG()
     for node, ups in edges.items():
         dag.add(node, ups)
@@ -117,7 +127,7 @@ def test_any_back_edge_is_reported_as_a_real_cycle(edges: dict[int, list[int]], 
         dag.topological()  # must then succeed
         return
     assert cycle[0] == cycle[-1]
-    for upstream, downstream in zip(cycle, cycle[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(cycle):
         assert upstream in dag.upstream[downstream]
     try:
         dag.topological()

@@ -16,13 +16,16 @@ from lakeforge.runtime.java import check_java
 from lakeforge.runtime.session import session_settings
 
 
-@pytest.mark.parametrize(("name", "base"), [
-    ("jackson-core-2.13.5.jar", "jackson-core"),
-    ("zstd-jni-1.5.7-3.jar", "zstd-jni"),
-    ("delta-spark_4.2_2.13-4.4.0.jar", "delta-spark_4.2_2.13"),
-    ("scala-library-2.13.17.jar", "scala-library"),
-    ("hive-exec-2.3.10-core.jar", "hive-exec"),
-])
+@pytest.mark.parametrize(
+    ("name", "base"),
+    [
+        ("jackson-core-2.13.5.jar", "jackson-core"),
+        ("zstd-jni-1.5.7-3.jar", "zstd-jni"),
+        ("delta-spark_4.2_2.13-4.4.0.jar", "delta-spark_4.2_2.13"),
+        ("scala-library-2.13.17.jar", "scala-library"),
+        ("hive-exec-2.3.10-core.jar", "hive-exec"),
+    ],
+)
 def test_artifact_base(name: str, base: str) -> None:
     assert jars.artifact_base(name) == base
 
@@ -37,9 +40,14 @@ def test_missing_cache_error_says_what_to_run(tmp_path: Path) -> None:
 def test_incomplete_cache_is_detected(tmp_path: Path) -> None:
     d = tmp_path / "delta"
     d.mkdir()
-    (d / "MANIFEST.json").write_text(json.dumps({
-        "artifacts": list(jars.BUNDLES["delta"].artifacts),
-        "jars": [{"name": "delta-spark_4.2_2.13-4.4.0.jar", "sha256": "x"}]}))
+    (d / "MANIFEST.json").write_text(
+        json.dumps(
+            {
+                "artifacts": list(jars.BUNDLES["delta"].artifacts),
+                "jars": [{"name": "delta-spark_4.2_2.13-4.4.0.jar", "sha256": "x"}],
+            }
+        )
+    )
     with pytest.raises(RuntimeSetupError) as info:
         jars.bundle_jars(tmp_path, "delta")
     assert "missing" in info.value.message
@@ -52,18 +60,25 @@ def test_resolve_drops_jars_pyspark_ships(tmp_path: Path, monkeypatch: pytest.Mo
     fake = bindir / "mvn"
     fake.write_text(
         "#!/bin/sh\n"
-        "for a in \"$@\"; do case $a in -DoutputDirectory=*) out=${a#-DoutputDirectory=};; esac; done\n"
+        'for a in "$@"; do case $a in -DoutputDirectory=*) out=${a#-DoutputDirectory=};; esac; done\n'
         "mkdir -p $out\n"
         "for j in delta-spark_4.2_2.13-4.4.0 jackson-core-2.13.5 scala-library-2.13.17 shims-0.9.25 "
-        "unitycatalog-client-0.6.0; do echo $j > $out/$j.jar; done\n")
+        "unitycatalog-client-0.6.0; do echo $j > $out/$j.jar; done\n"
+    )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     files = jars.resolve("delta", tmp_path / "cache" / "jars")
-    assert sorted(f.name for f in files) == ["delta-spark_4.2_2.13-4.4.0.jar", "unitycatalog-client-0.6.0.jar"]
+    assert sorted(f.name for f in files) == [
+        "delta-spark_4.2_2.13-4.4.0.jar",
+        "unitycatalog-client-0.6.0.jar",
+    ]
     manifest = jars.read_manifest(tmp_path / "cache" / "jars", "delta")
     assert manifest is not None
     assert set(manifest["dropped_as_provided_by_pyspark"]) == {  # type: ignore[arg-type]
-        "jackson-core-2.13.5.jar", "scala-library-2.13.17.jar", "shims-0.9.25.jar"}
+        "jackson-core-2.13.5.jar",
+        "scala-library-2.13.17.jar",
+        "shims-0.9.25.jar",
+    }
     # Cached now: a second resolve must not call Maven at all.
     fake.write_text("#!/bin/sh\nexit 3\n")
     assert len(jars.resolve("delta", tmp_path / "cache" / "jars")) == 2
@@ -100,7 +115,7 @@ def test_java_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_old_java_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "bin").mkdir()
     java = tmp_path / "bin" / "java"
-    java.write_text('#!/bin/sh\necho \'openjdk version "11.0.2" 2019-01-15\' >&2\n')
+    java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\" 2019-01-15' >&2\n")
     java.chmod(0o755)
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     with pytest.raises(RuntimeSetupError) as info:
@@ -113,14 +128,21 @@ def test_local_session_settings(tmp_path: Path) -> None:
     assert s.master == "local[*]" and s.hive
     assert s.conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert s.conf["spark.sql.warehouse.dir"] == str(tmp_path / "lakehouse" / "warehouse")
-    assert f"databaseName={tmp_path / 'lakehouse' / 'metastore_db'}" in \
-        s.conf["spark.hadoop.javax.jdo.option.ConnectionURL"]
+    assert (
+        f"databaseName={tmp_path / 'lakehouse' / 'metastore_db'}"
+        in s.conf["spark.hadoop.javax.jdo.option.ConnectionURL"]
+    )
     assert s.conf["spark.sql.session.timeZone"] == "UTC"
 
 
 def test_profile_conf_overrides_base(tmp_path: Path) -> None:
-    profile = Profile.model_validate({"spark": {"conf": {"spark.sql.session.timeZone": "Europe/Berlin"}},
-                                      "metastore": {"kind": "in-memory"}, "warehouse": "s3a://b/w"})
+    profile = Profile.model_validate(
+        {
+            "spark": {"conf": {"spark.sql.session.timeZone": "Europe/Berlin"}},
+            "metastore": {"kind": "in-memory"},
+            "warehouse": "s3a://b/w",
+        }
+    )
     s = session_settings(profile, tmp_path, need_jars=False)
     assert s.conf["spark.sql.session.timeZone"] == "Europe/Berlin"
     assert s.conf["spark.sql.warehouse.dir"] == "s3a://b/w"

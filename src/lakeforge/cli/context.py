@@ -17,8 +17,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def env_option(func: F) -> F:
-    return click.option("--env", "-e", default=DEFAULT_ENV, show_default=True, envvar="LAKEFORGE_ENV",
-                        help="Environment profile: conf/<env>.yml.")(func)
+    return click.option(
+        "--env",
+        "-e",
+        default=DEFAULT_ENV,
+        show_default=True,
+        envvar="LAKEFORGE_ENV",
+        help="Environment profile: conf/<env>.yml.",
+    )(func)
 
 
 def project_root() -> Path:

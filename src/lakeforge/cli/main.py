@@ -71,7 +71,9 @@ def validate(files: tuple[Path, ...], env: str) -> None:
     for file in files:
         try:
             plan = build_plan(load_pipeline(file, env))
-            console.print(f"[green]ok[/] {file}: pipeline '{plan.pipeline}', {len(plan.steps)} steps (env {env})")
+            console.print(
+                f"[green]ok[/] {file}: pipeline '{plan.pipeline}', {len(plan.steps)} steps (env {env})"
+            )
         except (ConfigError, LakeforgeError) as exc:
             failed = True
             print_error_lines(exc.lines())
@@ -82,7 +84,13 @@ def validate(files: tuple[Path, ...], env: str) -> None:
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @env_option
-@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "text", "json"]),
+    default="table",
+    show_default=True,
+)
 def plan(file: Path, env: str, fmt: str) -> None:
     """Show what a run would do, in order, without Spark (the dry run)."""
     from lakeforge.config.loader import load_pipeline
@@ -92,10 +100,27 @@ def plan(file: Path, env: str, fmt: str) -> None:
     loaded = load_pipeline(file, env)
     the_plan = build_plan(loaded)
     if fmt == "json":
-        steps = [{"table": s.table, "kind": s.kind, "mode": s.mode, "reads": list(s.reads),
-                  "declared_at": str(s.location)} for s in the_plan.steps]
-        click.echo(json.dumps({"pipeline": the_plan.pipeline, "env": env, "config_hash": the_plan.config_hash,
-                               "steps": steps}, indent=2))
+        steps = [
+            {
+                "table": s.table,
+                "kind": s.kind,
+                "mode": s.mode,
+                "reads": list(s.reads),
+                "declared_at": str(s.location),
+            }
+            for s in the_plan.steps
+        ]
+        click.echo(
+            json.dumps(
+                {
+                    "pipeline": the_plan.pipeline,
+                    "env": env,
+                    "config_hash": the_plan.config_hash,
+                    "steps": steps,
+                },
+                indent=2,
+            )
+        )
     elif fmt == "text":
         click.echo(plan_text(the_plan, loaded))
     else:
@@ -106,8 +131,12 @@ def plan(file: Path, env: str, fmt: str) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @env_option
 @click.option("--run-id", default=None, help="Use this run id instead of a new one.")
-@click.option("--json-result", type=click.Path(path_type=Path), default=None,
-              help="Also write the run result as JSON to this file.")
+@click.option(
+    "--json-result",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the run result as JSON to this file.",
+)
 def run(file: Path, env: str, run_id: str | None, json_result: Path | None) -> None:
     """Run a pipeline: ingest to bronze, conform to silver, build gold."""
     from lakeforge.config.loader import load_pipeline
@@ -119,8 +148,13 @@ def run(file: Path, env: str, run_id: str | None, json_result: Path | None) -> N
     the_plan = build_plan(loaded)
     err_console.print(f"lakeforge: starting Spark for '{the_plan.pipeline}' (env {env})")
     spark = build_session(loaded.profile, loaded.project_root, f"lakeforge:{the_plan.pipeline}")
-    result = execute(the_plan, spark, loaded.project_root, run_id=run_id,
-                     on_step=lambda s: err_console.print(step_line(s)))
+    result = execute(
+        the_plan,
+        spark,
+        loaded.project_root,
+        run_id=run_id,
+        on_step=lambda s: err_console.print(step_line(s)),
+    )
     console.print(summary_table(result))
     console.print(accounting_line(result))
     if json_result is not None:
@@ -134,7 +168,13 @@ def run(file: Path, env: str, run_id: str | None, json_result: Path | None) -> N
 @click.argument("query")
 @env_option
 @click.option("--limit", default=100, show_default=True, help="Rows to show at most.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
 def sql(query: str, env: str, limit: int, fmt: str) -> None:
     """Run a SQL query against the lakehouse (tables by name, time travel included)."""
     spark = session_for(env, "lakeforge:sql")
@@ -142,8 +182,13 @@ def sql(query: str, env: str, limit: int, fmt: str) -> None:
         df = spark.sql(query)
         rows = [tuple(r) for r in df.limit(limit).collect()]
     except Exception as exc:
-        if exc.__class__.__name__ in ("AnalysisException", "ParseException") or "pyspark" in type(exc).__module__:
-            raise SqlError(Code.SQL_FAILED, (str(exc).strip().splitlines() or ["failed"])[0]) from None
+        if (
+            exc.__class__.__name__ in ("AnalysisException", "ParseException")
+            or "pyspark" in type(exc).__module__
+        ):
+            raise SqlError(
+                Code.SQL_FAILED, (str(exc).strip().splitlines() or ["failed"])[0]
+            ) from None
         raise
     _print_rows(df.columns, rows, fmt)
 
@@ -167,7 +212,13 @@ def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> No
 @click.argument("table")
 @env_option
 @click.option("--limit", default=20, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
 def history(table: str, env: str, limit: int, fmt: str) -> None:
     """Delta versions of a table, newest first, with the run that wrote each."""
     spark = session_for(env, "lakeforge:history")
@@ -175,10 +226,17 @@ def history(table: str, env: str, limit: int, fmt: str) -> None:
         raise SqlError(Code.TABLE_NOT_FOUND, f"table {table} does not exist")
     from delta.tables import DeltaTable
 
-    df = DeltaTable.forName(spark, table).history(limit).selectExpr(
-        "version", "CAST(timestamp AS STRING) AS timestamp", "operation",
-        "get_json_object(userMetadata, '$.lakeforge_run_id') AS run_id",
-        "operationMetrics['numOutputRows'] AS rows_written")
+    df = (
+        DeltaTable.forName(spark, table)
+        .history(limit)
+        .selectExpr(
+            "version",
+            "CAST(timestamp AS STRING) AS timestamp",
+            "operation",
+            "get_json_object(userMetadata, '$.lakeforge_run_id') AS run_id",
+            "operationMetrics['numOutputRows'] AS rows_written",
+        )
+    )
     _print_rows(df.columns, [tuple(r) for r in df.collect()], fmt)
 
 
@@ -203,7 +261,9 @@ def jars_resolve(bundles: tuple[str, ...], force: bool, env: str) -> None:
     for bundle in bundles or tuple(profile.jar_bundles):
         files = resolve(bundle, directory, force=force)
         size = sum(f.stat().st_size for f in files) / 1e6
-        err_console.print(f"jars '{bundle}': {len(files)} jars, {size:.1f} MB in {directory / bundle}")
+        err_console.print(
+            f"jars '{bundle}': {len(files)} jars, {size:.1f} MB in {directory / bundle}"
+        )
 
 
 @cli.command("submit-args")

@@ -26,25 +26,45 @@ def step_line(step: StepResult) -> str:
     if step.status != "ok":
         return f"  {step.table}: {step.status}"
     extra = f", {step.rows_quarantined} quarantined" if step.kind == "conform" else ""
-    return (f"  {step.table}: {step.rows_written} rows landed{extra} -> v{step.version} "
-            f"({step.seconds:.1f}s)")
+    return (
+        f"  {step.table}: {step.rows_written} rows landed{extra} -> v{step.version} "
+        f"({step.seconds:.1f}s)"
+    )
 
 
 def summary_table(result: RunResult) -> Table:
     colour = "green" if result.ok else "red"
-    table = Table(title=f"run {result.run_id} - {result.pipeline} (env {result.env}): "
-                        f"[{colour}]{result.status}[/] in {result.seconds:.1f}s", title_justify="left")
-    for col, justify in (("step", "left"), ("kind", "left"), ("mode", "left"), ("status", "left"),
-                         ("rows in", "right"), ("landed", "right"), ("quarantined", "right"),
-                         ("version", "right"), ("seconds", "right")):
+    table = Table(
+        title=f"run {result.run_id} - {result.pipeline} (env {result.env}): "
+        f"[{colour}]{result.status}[/] in {result.seconds:.1f}s",
+        title_justify="left",
+    )
+    for col, justify in (
+        ("step", "left"),
+        ("kind", "left"),
+        ("mode", "left"),
+        ("status", "left"),
+        ("rows in", "right"),
+        ("landed", "right"),
+        ("quarantined", "right"),
+        ("version", "right"),
+        ("seconds", "right"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for s in result.steps:
         status = {"ok": "[green]ok[/]", "failed": "[red]failed[/]"}.get(s.status, s.status)
         done = s.status == "ok"
-        table.add_row(s.table, s.kind, s.mode, status,
-                      str(s.rows_read) if done else "-", str(s.rows_written) if done else "-",
-                      str(s.rows_quarantined) if done else "-",
-                      str(s.version) if s.version is not None else "-", f"{s.seconds:.1f}")
+        table.add_row(
+            s.table,
+            s.kind,
+            s.mode,
+            status,
+            str(s.rows_read) if done else "-",
+            str(s.rows_written) if done else "-",
+            str(s.rows_quarantined) if done else "-",
+            str(s.version) if s.version is not None else "-",
+            f"{s.seconds:.1f}",
+        )
     return table
 
 

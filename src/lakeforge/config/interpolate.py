@@ -38,7 +38,9 @@ def interpolate_string(value: str, variables: Mapping[str, str], environ: Mappin
         if m.group(0) == "$${":
             return "${"
         if m.group(4) is not None:
-            raise Unresolved(f"unknown reference '${{{m.group(4)}}}': use ${{env:NAME}} or ${{var:NAME}}")
+            raise Unresolved(
+                f"unknown reference '${{{m.group(4)}}}': use ${{env:NAME}} or ${{var:NAME}}"
+            )
         kind, name, default = m.group(1), m.group(2), m.group(3)
         source = environ if kind == "env" else variables
         if name in source:
@@ -65,9 +67,15 @@ def interpolate_tree(
     if skip(path):
         return data
     if isinstance(data, dict):
-        return {k: interpolate_tree(v, variables, on_error, env, (*path, k), skip) for k, v in data.items()}
+        return {
+            k: interpolate_tree(v, variables, on_error, env, (*path, k), skip)
+            for k, v in data.items()
+        }
     if isinstance(data, list):
-        return [interpolate_tree(v, variables, on_error, env, (*path, i), skip) for i, v in enumerate(data)]
+        return [
+            interpolate_tree(v, variables, on_error, env, (*path, i), skip)
+            for i, v in enumerate(data)
+        ]
     if isinstance(data, str) and "$" in data:
         try:
             return interpolate_string(data, variables, env)

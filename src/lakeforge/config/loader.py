@@ -88,20 +88,31 @@ def _issues_from_validation(exc: ValidationError, doc: YamlDocument) -> list[Con
             issues.append(ConfigIssue(Code.UNKNOWN_KEY, doc.file, doc.line_of(loc), dotted, msg))
         elif kind == "missing":
             msg = f"missing required key '{loc[-1]}'" if loc else "missing required key"
-            issues.append(ConfigIssue(Code.MISSING_KEY, doc.file, doc.line_of(loc[:-1]), dotted, msg))
+            issues.append(
+                ConfigIssue(Code.MISSING_KEY, doc.file, doc.line_of(loc[:-1]), dotted, msg)
+            )
         else:
             msg = str(err["msg"]).removeprefix("Value error, ")
             if kind not in ("value_error", "assertion_error") and "input" in err:
                 shown = repr(err["input"])
                 msg += f" (got {shown if len(shown) < 60 else shown[:57] + '...'})"
-            issues.append(ConfigIssue(Code.BAD_VALUE, doc.file, doc.value_line_of(loc), dotted, msg))
+            issues.append(
+                ConfigIssue(Code.BAD_VALUE, doc.file, doc.value_line_of(loc), dotted, msg)
+            )
     return issues
 
 
 def _validate(model: type[M], data: Any, doc: YamlDocument, issues: list[ConfigIssue]) -> M | None:
     if not isinstance(data, dict):
-        issues.append(ConfigIssue(Code.BAD_VALUE, doc.file, doc.line_of(()), "",
-                                  f"expected a mapping at the top level, got {type(data).__name__}"))
+        issues.append(
+            ConfigIssue(
+                Code.BAD_VALUE,
+                doc.file,
+                doc.line_of(()),
+                "",
+                f"expected a mapping at the top level, got {type(data).__name__}",
+            )
+        )
         return None
     try:
         return model.model_validate(data)
@@ -110,8 +121,12 @@ def _validate(model: type[M], data: Any, doc: YamlDocument, issues: list[ConfigI
         return None
 
 
-def load_profile(env: str, project_root: Path | None, conf_dir: Path | None = None,
-                 environ: Mapping[str, str] | None = None) -> tuple[Profile, Path | None]:
+def load_profile(
+    env: str,
+    project_root: Path | None,
+    conf_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Profile, Path | None]:
     """Load ``conf/<env>.yml``; the built-in defaults stand in for a missing ``local``.
 
     Raises:
@@ -122,17 +137,37 @@ def load_profile(env: str, project_root: Path | None, conf_dir: Path | None = No
     if path is None or not path.is_file():
         if env == DEFAULT_ENV:
             return Profile(), None
-        available = sorted(p.stem for p in folder.glob("*.yml")) if folder and folder.is_dir() else []
+        available = (
+            sorted(p.stem for p in folder.glob("*.yml")) if folder and folder.is_dir() else []
+        )
         where = display_path(path) if path else f"conf/{env}.yml"
-        raise ConfigError([ConfigIssue(Code.PROFILE_NOT_FOUND, where, 0, "",
-                                       f"no environment profile '{env}'"
-                                       + (f"; available: {', '.join(available)}" if available else ""))])
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    Code.PROFILE_NOT_FOUND,
+                    where,
+                    0,
+                    "",
+                    f"no environment profile '{env}'"
+                    + (f"; available: {', '.join(available)}" if available else ""),
+                )
+            ]
+        )
     doc, issues = load_yaml(path, display_path(path))
     profile = None
     if doc is not None:
+
         def err(p: KeyPath, msg: str) -> None:
-            issues.append(ConfigIssue(Code.UNRESOLVED_VARIABLE, doc.file, doc.value_line_of(p),
-                                      ".".join(map(str, p)), msg))
+            issues.append(
+                ConfigIssue(
+                    Code.UNRESOLVED_VARIABLE,
+                    doc.file,
+                    doc.value_line_of(p),
+                    ".".join(map(str, p)),
+                    msg,
+                )
+            )
+
         raw = doc.data if doc.data is not None else {}
         # A profile's own values may use ${env:...} (cluster URLs, buckets) but not ${var:...}.
         data = interpolate_tree(raw, {}, err, environ)
@@ -142,8 +177,12 @@ def load_profile(env: str, project_root: Path | None, conf_dir: Path | None = No
     return profile, path
 
 
-def load_pipeline(path: str | Path, env: str = DEFAULT_ENV, conf_dir: Path | None = None,
-                  environ: Mapping[str, str] | None = None) -> LoadedPipeline:
+def load_pipeline(
+    path: str | Path,
+    env: str = DEFAULT_ENV,
+    conf_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedPipeline:
     """Parse, interpolate, validate and cross-check a pipeline file.
 
     Args:
@@ -164,7 +203,9 @@ def load_pipeline(path: str | Path, env: str = DEFAULT_ENV, conf_dir: Path | Non
     doc, parse_issues = load_yaml(file, display)
     issues.extend(parse_issues)
     project_root = find_project_root(file.parent) or find_project_root(Path.cwd()) or file.parent
-    env_conf = conf_dir or (Path(os.environ["LAKEFORGE_CONF_DIR"]) if "LAKEFORGE_CONF_DIR" in os.environ else None)
+    env_conf = conf_dir or (
+        Path(os.environ["LAKEFORGE_CONF_DIR"]) if "LAKEFORGE_CONF_DIR" in os.environ else None
+    )
     try:
         profile, profile_file = load_profile(env, project_root, env_conf, environ)
     except ConfigError as exc:
@@ -180,8 +221,11 @@ def load_pipeline(path: str | Path, env: str = DEFAULT_ENV, conf_dir: Path | Non
     variables.update(profile.vars)
 
     def err(p: KeyPath, msg: str) -> None:
-        issues.append(ConfigIssue(Code.UNRESOLVED_VARIABLE, doc.file, doc.value_line_of(p),
-                                  ".".join(map(str, p)), msg))
+        issues.append(
+            ConfigIssue(
+                Code.UNRESOLVED_VARIABLE, doc.file, doc.value_line_of(p), ".".join(map(str, p)), msg
+            )
+        )
 
     data = interpolate_tree(raw, variables, err, environ)
     pipeline = _validate(Pipeline, data, doc, issues)
@@ -198,13 +242,23 @@ def load_pipeline(path: str | Path, env: str = DEFAULT_ENV, conf_dir: Path | Non
         digest.update(profile_file.read_bytes())
     for name in sorted(gold_sql):
         digest.update(name.encode() + b"\0" + gold_sql[name].encode())
-    return LoadedPipeline(pipeline=pipeline, profile=profile, env=env, file=file, display=display,
-                          project_root=project_root, doc=doc, profile_file=profile_file,
-                          config_hash=digest.hexdigest()[:16], gold_sql=gold_sql)
+    return LoadedPipeline(
+        pipeline=pipeline,
+        profile=profile,
+        env=env,
+        file=file,
+        display=display,
+        project_root=project_root,
+        doc=doc,
+        profile_file=profile_file,
+        config_hash=digest.hexdigest()[:16],
+        gold_sql=gold_sql,
+    )
 
 
-def _read_sql_files(pipeline: Pipeline, file: Path, doc: YamlDocument,
-                    issues: list[ConfigIssue]) -> dict[str, str]:
+def _read_sql_files(
+    pipeline: Pipeline, file: Path, doc: YamlDocument, issues: list[ConfigIssue]
+) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, table in pipeline.gold.items():
         if table.sql is not None:
@@ -215,8 +269,15 @@ def _read_sql_files(pipeline: Pipeline, file: Path, doc: YamlDocument,
         try:
             out[name] = sql_path.read_text(encoding="utf-8")
         except OSError:
-            issues.append(ConfigIssue(Code.FILE_NOT_FOUND, doc.file, doc.value_line_of(("gold", name, "sql_file")),
-                                      f"gold.{name}.sql_file", f"SQL file not found: {display_path(sql_path)}"))
+            issues.append(
+                ConfigIssue(
+                    Code.FILE_NOT_FOUND,
+                    doc.file,
+                    doc.value_line_of(("gold", name, "sql_file")),
+                    f"gold.{name}.sql_file",
+                    f"SQL file not found: {display_path(sql_path)}",
+                )
+            )
     return out
 
 
@@ -229,7 +290,9 @@ def defined_tables(pipeline: Pipeline) -> dict[str, tuple[str, str]]:
     return out
 
 
-def check_references(pipeline: Pipeline, gold_sql: Mapping[str, str], doc: YamlDocument) -> list[ConfigIssue]:
+def check_references(
+    pipeline: Pipeline, gold_sql: Mapping[str, str], doc: YamlDocument
+) -> list[ConfigIssue]:
     """Every table a step reads must be defined in this pipeline (or be a system table)."""
     tables = defined_tables(pipeline)
     issues = []
@@ -240,10 +303,14 @@ def check_references(pipeline: Pipeline, gold_sql: Mapping[str, str], doc: YamlD
             return
         if ref not in tables:
             close = difflib.get_close_matches(ref, list(tables), n=1)
-            msg = f"reference to undefined table '{ref}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+            msg = f"reference to undefined table '{ref}'" + (
+                f" (did you mean '{close[0]}'?)" if close else ""
+            )
             if "." not in ref:
                 msg = f"table reference '{ref}' must be qualified as layer.table (bronze, silver or gold)"
-            issues.append(ConfigIssue(Code.UNDEFINED_TABLE, doc.file, line, ".".join(map(str, key)), msg))
+            issues.append(
+                ConfigIssue(Code.UNDEFINED_TABLE, doc.file, line, ".".join(map(str, key)), msg)
+            )
 
     for name, silver in pipeline.silver.items():
         key: KeyPath = ("silver", name, "from")
@@ -259,5 +326,9 @@ def check_references(pipeline: Pipeline, gold_sql: Mapping[str, str], doc: YamlD
                 check(ref.name, key, base + ref.line_offset)
         elif name in gold_sql:
             for ref in sql_table_refs(gold_sql[name]):
-                check(ref.name, ("gold", name, "sql_file"), doc.value_line_of(("gold", name, "sql_file")))
+                check(
+                    ref.name,
+                    ("gold", name, "sql_file"),
+                    doc.value_line_of(("gold", name, "sql_file")),
+                )
     return issues

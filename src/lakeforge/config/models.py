@@ -17,9 +17,24 @@ LAYERS = ("bronze", "silver", "gold")
 # Spark SQL type names we accept in a declared schema. Checked without a JVM so that
 # `validate` catches `bigintt` before Spark starts; Spark parses the same strings later.
 _SIMPLE_TYPES = {
-    "string", "boolean", "tinyint", "byte", "smallint", "short", "int", "integer",
-    "bigint", "long", "float", "real", "double", "date", "timestamp", "timestamp_ntz",
-    "timestamp_ltz", "binary",
+    "string",
+    "boolean",
+    "tinyint",
+    "byte",
+    "smallint",
+    "short",
+    "int",
+    "integer",
+    "bigint",
+    "long",
+    "float",
+    "real",
+    "double",
+    "date",
+    "timestamp",
+    "timestamp_ntz",
+    "timestamp_ltz",
+    "binary",
 }
 _DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$|^decimal$")
 
@@ -34,7 +49,9 @@ def check_spark_type(value: str) -> str:
         precision = int(m.group(1) or 10)
         scale = int(m.group(2) or 0)
         if not 1 <= precision <= 38 or scale > precision:
-            raise ValueError(f"decimal({precision},{scale}) is out of range (precision 1..38, scale <= precision)")
+            raise ValueError(
+                f"decimal({precision},{scale}) is out of range (precision 1..38, scale <= precision)"
+            )
         return f"decimal({precision},{scale})"
     raise ValueError(
         f"unknown column type '{value}'; use one of {', '.join(sorted(_SIMPLE_TYPES))} or decimal(p,s)"
@@ -42,6 +59,7 @@ def check_spark_type(value: str) -> str:
 
 
 Identifier = Annotated[str, Field(pattern=IDENTIFIER.pattern)]
+JarBundle = Literal["delta"]
 
 
 class Strict(BaseModel):
@@ -54,15 +72,21 @@ class SourceSpec(Strict):
     """Raw files that feed a bronze table."""
 
     format: Literal["csv", "json", "parquet", "text"]
-    path: str = Field(min_length=1, description="file, folder or glob; relative paths are from the project root")
-    options: dict[str, str] = Field(default_factory=dict, description="passed to Spark's reader as-is")
+    path: str = Field(
+        min_length=1, description="file, folder or glob; relative paths are from the project root"
+    )
+    options: dict[str, str] = Field(
+        default_factory=dict, description="passed to Spark's reader as-is"
+    )
 
     @field_validator("options", mode="before")
     @classmethod
     def _stringify(cls, value: Any) -> Any:
         # YAML turns `header: true` into a bool; Spark's reader options are strings.
         if isinstance(value, dict):
-            return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
+            return {
+                k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()
+            }
         return value
 
 
@@ -153,7 +177,9 @@ class SparkSettings(Strict):
     @classmethod
     def _stringify(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
+            return {
+                k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()
+            }
         return value
 
 
@@ -172,7 +198,7 @@ class Profile(Strict):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     warehouse: str = "lakehouse/warehouse"
     metastore: MetastoreSettings = Field(default_factory=MetastoreSettings)
-    jar_bundles: list[Literal["delta"]] = Field(default_factory=lambda: ["delta"])
+    jar_bundles: list[JarBundle] = Field(default_factory=lambda: list[JarBundle](["delta"]))
     jars_dir: str = ".lakeforge/jars"
     vars: dict[Identifier, str] = Field(default_factory=dict)
 

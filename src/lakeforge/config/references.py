@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 _STRIP = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"", re.DOTALL)
 _QUALIFIED = re.compile(
-    r"(?<![\w.`])`?(bronze|silver|gold|lakeforge)`?\s*\.\s*`?([A-Za-z_][A-Za-z0-9_]*)`?", re.IGNORECASE
+    r"(?<![\w.`])`?(bronze|silver|gold|lakeforge)`?\s*\.\s*`?([A-Za-z_][A-Za-z0-9_]*)`?",
+    re.IGNORECASE,
 )
 
 

@@ -56,7 +56,9 @@ def _context(text: str, line: int, col: int) -> str:
     return "\n".join(out)
 
 
-def load_yaml(path: Path, display: str | None = None) -> tuple[YamlDocument | None, list[ConfigIssue]]:
+def load_yaml(
+    path: Path, display: str | None = None
+) -> tuple[YamlDocument | None, list[ConfigIssue]]:
     """Parse ``path`` into a :class:`YamlDocument`.
 
     Args:
@@ -108,15 +110,28 @@ def parse_yaml_text(text: str, name: str) -> tuple[YamlDocument | None, list[Con
             for key_node, value_node in n.value:
                 key = constructor.construct_object(key_node, deep=True)
                 if not isinstance(key, str | int | bool | float) or key is None:
-                    issues.append(ConfigIssue(Code.BAD_VALUE, name, key_node.start_mark.line + 1,
-                                              _dotted(path), "mapping keys must be plain scalars"))
+                    issues.append(
+                        ConfigIssue(
+                            Code.BAD_VALUE,
+                            name,
+                            key_node.start_mark.line + 1,
+                            _dotted(path),
+                            "mapping keys must be plain scalars",
+                        )
+                    )
                     continue
                 key = str(key) if not isinstance(key, str) else key
                 child = (*path, key)
                 if key in out:
-                    issues.append(ConfigIssue(
-                        Code.DUPLICATE_KEY, name, key_node.start_mark.line + 1, _dotted(child),
-                        f"duplicate key '{key}' (first defined on line {doc.lines[child]})"))
+                    issues.append(
+                        ConfigIssue(
+                            Code.DUPLICATE_KEY,
+                            name,
+                            key_node.start_mark.line + 1,
+                            _dotted(child),
+                            f"duplicate key '{key}' (first defined on line {doc.lines[child]})",
+                        )
+                    )
                     continue
                 doc.lines[child] = key_node.start_mark.line + 1
                 out[key] = build(value_node, child)

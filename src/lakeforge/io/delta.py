@@ -46,8 +46,9 @@ def latest_version(spark: SparkSession, table: str) -> int | None:
     return int(row["version"]) if row is not None else None
 
 
-def write_table(df: DataFrame, table: str, mode: str, run_id: str, step: str,
-                overwrite_schema: bool = False) -> Commit:
+def write_table(
+    df: DataFrame, table: str, mode: str, run_id: str, step: str, overwrite_schema: bool = False
+) -> Commit:
     """Write ``df`` to the metastore table ``table`` as one Delta commit.
 
     Args:
@@ -64,7 +65,9 @@ def write_table(df: DataFrame, table: str, mode: str, run_id: str, step: str,
     from delta.tables import DeltaTable
 
     spark = df.sparkSession
-    writer = df.write.format("delta").mode(mode).option("userMetadata", commit_metadata(run_id, step))
+    writer = (
+        df.write.format("delta").mode(mode).option("userMetadata", commit_metadata(run_id, step))
+    )
     if overwrite_schema and mode == "overwrite":
         writer = writer.option("overwriteSchema", "true")
     # The writer option is ignored when saveAsTable creates the table (CREATE TABLE AS
@@ -81,10 +84,16 @@ def write_table(df: DataFrame, table: str, mode: str, run_id: str, step: str,
             spark.conf.set(conf_key, previous)
     row = DeltaTable.forName(spark, table).history(1).first()
     if row is None or run_id not in (row["userMetadata"] or ""):
-        raise RunError(Code.STEP_FAILED, f"{table}: the newest Delta commit is not this run's ({run_id})")
+        raise RunError(
+            Code.STEP_FAILED, f"{table}: the newest Delta commit is not this run's ({run_id})"
+        )
     metrics = row["operationMetrics"] or {}
-    return Commit(table=table, version=int(row["version"]), operation=str(row["operation"]),
-                  rows_written=int(metrics.get("numOutputRows", 0)))
+    return Commit(
+        table=table,
+        version=int(row["version"]),
+        operation=str(row["operation"]),
+        rows_written=int(metrics.get("numOutputRows", 0)),
+    )
 
 
 def read_version(spark: SparkSession, table: str, version: int) -> DataFrame:

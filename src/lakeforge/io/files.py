@@ -40,7 +40,9 @@ def read_source(spark: SparkSession, spec: SourceSpec, root: Path, run_id: str) 
     from pyspark.sql import functions as F
 
     options = {**DEFAULT_OPTIONS[spec.format], **spec.options}
-    df = spark.read.format(spec.format).options(**options).load(resolve_source_path(spec.path, root))
+    df = (
+        spark.read.format(spec.format).options(**options).load(resolve_source_path(spec.path, root))
+    )
     return df.select(
         "*",
         F.lit(run_id).alias(META_RUN_ID),

@@ -20,19 +20,33 @@ def build_plan(loaded: LoadedPipeline) -> Plan:
     steps: dict[str, Step] = {}
     for name, b in p.bronze.items():
         table = f"bronze.{name}"
-        steps[table] = IngestStep(table=table, source_path=b.source.path, source_format=b.source.format,
-                                  spec=b, location=SourceLocation(file, loaded.line_of("bronze", name)))
+        steps[table] = IngestStep(
+            table=table,
+            source_path=b.source.path,
+            source_format=b.source.format,
+            spec=b,
+            location=SourceLocation(file, loaded.line_of("bronze", name)),
+        )
     for name, s in p.silver.items():
         table = f"silver.{name}"
-        steps[table] = ConformStep(table=table, source_table=s.from_.strip().lower(), spec=s,
-                                   location=SourceLocation(file, loaded.line_of("silver", name)))
+        steps[table] = ConformStep(
+            table=table,
+            source_table=s.from_.strip().lower(),
+            spec=s,
+            location=SourceLocation(file, loaded.line_of("silver", name)),
+        )
     for name, g in p.gold.items():
         table = f"gold.{name}"
         sql = loaded.gold_sql[name]
         refs = [r.name for r in sql_table_refs(sql)] + [d.strip().lower() for d in g.depends_on]
         inputs = tuple(dict.fromkeys(r for r in refs if not r.startswith(SYSTEM_SCHEMA + ".")))
-        steps[table] = TransformStep(table=table, sql=sql, inputs=inputs, spec=g,
-                                     location=SourceLocation(file, loaded.line_of("gold", name)))
+        steps[table] = TransformStep(
+            table=table,
+            sql=sql,
+            inputs=inputs,
+            spec=g,
+            location=SourceLocation(file, loaded.line_of("gold", name)),
+        )
 
     dag: DAG[str] = DAG()
     for table, step in steps.items():
@@ -40,7 +54,17 @@ def build_plan(loaded: LoadedPipeline) -> Plan:
     try:
         order = dag.topological()
     except CycleError as exc:
-        where = ", ".join(f"{t} ({steps[str(t)].location})" for t in exc.path[:-1] if str(t) in steps)
-        raise PlanError(Code.CYCLE, f"{file}: dependency cycle: {' -> '.join(map(str, exc.path))}; declared at {where}") from None
-    return Plan(pipeline=p.name, env=loaded.env, config_hash=loaded.config_hash, file=file,
-                steps=tuple(steps[t] for t in order))
+        where = ", ".join(
+            f"{t} ({steps[str(t)].location})" for t in exc.path[:-1] if str(t) in steps
+        )
+        raise PlanError(
+            Code.CYCLE,
+            f"{file}: dependency cycle: {' -> '.join(map(str, exc.path))}; declared at {where}",
+        ) from None
+    return Plan(
+        pipeline=p.name,
+        env=loaded.env,
+        config_hash=loaded.config_hash,
+        file=file,
+        steps=tuple(steps[t] for t in order),
+    )

@@ -44,7 +44,7 @@ class DAG(Generic[N]):
             stack.append(node)
             for dep in self._upstream[node]:
                 if color[dep] == grey:
-                    cycle = stack[stack.index(dep):] + [dep]
+                    cycle = [*stack[stack.index(dep) :], dep]
                     # stack follows "depends on"; reverse it to read as data flow.
                     return list(reversed(cycle))
                 if color[dep] == white:

@@ -10,29 +10,43 @@ from lakeforge.plan.steps import ConformStep, IngestStep, Plan, TransformStep
 
 def plan_table(plan: Plan) -> Table:
     """One row per step, in execution order."""
-    table = Table(title=f"plan: {plan.pipeline} (env {plan.env}, config {plan.config_hash})",
-                  title_justify="left")
+    table = Table(
+        title=f"plan: {plan.pipeline} (env {plan.env}, config {plan.config_hash})",
+        title_justify="left",
+    )
     for col in ("#", "step", "writes", "mode", "reads", "declared at"):
         table.add_column(col, overflow="fold")
     for i, step in enumerate(plan.steps, 1):
         extra = ""
         if isinstance(step, ConformStep):
             extra = f"\n+ quarantine {step.quarantine_table}"
-        table.add_row(str(i), step.kind, step.table + extra, step.mode, "\n".join(step.reads),
-                      str(step.location))
+        table.add_row(
+            str(i),
+            step.kind,
+            step.table + extra,
+            step.mode,
+            "\n".join(step.reads),
+            str(step.location),
+        )
     return table
 
 
 def plan_text(plan: Plan, loaded: LoadedPipeline | None = None) -> str:
     """Plain-text rendering (stable, for logs and tests)."""
-    lines = [f"plan {plan.pipeline} env={plan.env} config={plan.config_hash} steps={len(plan.steps)}"]
+    lines = [
+        f"plan {plan.pipeline} env={plan.env} config={plan.config_hash} steps={len(plan.steps)}"
+    ]
     if loaded is not None:
         prof = loaded.profile
-        lines.append(f"  spark master={prof.spark.master or '(from spark-submit)'} "
-                     f"warehouse={prof.warehouse} metastore={prof.metastore.kind}")
+        lines.append(
+            f"  spark master={prof.spark.master or '(from spark-submit)'} "
+            f"warehouse={prof.warehouse} metastore={prof.metastore.kind}"
+        )
     for i, step in enumerate(plan.steps, 1):
-        lines.append(f"{i:>3}. {step.kind:<9} {step.table:<32} mode={step.mode:<9} "
-                     f"reads={', '.join(step.reads) or '-'}  ({step.location})")
+        lines.append(
+            f"{i:>3}. {step.kind:<9} {step.table:<32} mode={step.mode:<9} "
+            f"reads={', '.join(step.reads) or '-'}  ({step.location})"
+        )
         if isinstance(step, ConformStep):
             cols = ", ".join(f"{c}:{s.type}" for c, s in step.spec.columns.items())
             lines.append(f"       schema {cols}; failures -> {step.quarantine_table}")

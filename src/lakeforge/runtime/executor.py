@@ -47,8 +47,13 @@ def _visit(ctx: StepContext, step: Step, result: StepResult) -> None:
         raise TypeError(f"unknown step {step!r}")
 
 
-def execute(plan: Plan, spark: SparkSession, project_root: Path, run_id: str | None = None,
-            on_step: Callable[[StepResult], None] | None = None) -> RunResult:
+def execute(
+    plan: Plan,
+    spark: SparkSession,
+    project_root: Path,
+    run_id: str | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> RunResult:
     """Run every step of ``plan`` in order on ``spark``.
 
     Args:
@@ -65,8 +70,13 @@ def execute(plan: Plan, spark: SparkSession, project_root: Path, run_id: str | N
 
     rid = run_id or new_run_id()
     started = time.monotonic()
-    result = RunResult(run_id=rid, pipeline=plan.pipeline, env=plan.env, config_hash=plan.config_hash,
-                       started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    result = RunResult(
+        run_id=rid,
+        pipeline=plan.pipeline,
+        env=plan.env,
+        config_hash=plan.config_hash,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     result.steps = [StepResult(table=s.table, kind=s.kind, mode=s.mode) for s in plan.steps]
     ensure_schemas(spark, tuple(sorted({s.table.split(".")[0] for s in plan.steps})))
     ctx = StepContext(spark=spark, run_id=rid, project_root=project_root)
@@ -79,9 +89,11 @@ def execute(plan: Plan, spark: SparkSession, project_root: Path, run_id: str | N
         try:
             _visit(ctx, step, step_result)
             if not step_result.balanced:
-                raise RunError(Code.ROW_ACCOUNTING,
-                               f"{step.location}: {step.table}: rows in {step_result.rows_read} != landed "
-                               f"{step_result.rows_written} + quarantined {step_result.rows_quarantined}")
+                raise RunError(
+                    Code.ROW_ACCOUNTING,
+                    f"{step.location}: {step.table}: rows in {step_result.rows_read} != landed "
+                    f"{step_result.rows_written} + quarantined {step_result.rows_quarantined}",
+                )
             step_result.status = "ok"
         except LakeforgeError as exc:
             failed = True
@@ -103,12 +115,18 @@ def execute(plan: Plan, spark: SparkSession, project_root: Path, run_id: str | N
     return result
 
 
-def run_pipeline(loaded: LoadedPipeline, spark: SparkSession | None = None, run_id: str | None = None,
-                 on_step: Callable[[StepResult], None] | None = None) -> RunResult:
+def run_pipeline(
+    loaded: LoadedPipeline,
+    spark: SparkSession | None = None,
+    run_id: str | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> RunResult:
     """Plan and execute ``loaded``; starts the profile's session unless one is given."""
     from lakeforge.plan.builder import build_plan
     from lakeforge.runtime.session import build_session
 
     plan = build_plan(loaded)
-    session = spark or build_session(loaded.profile, loaded.project_root, f"lakeforge:{plan.pipeline}")
+    session = spark or build_session(
+        loaded.profile, loaded.project_root, f"lakeforge:{plan.pipeline}"
+    )
     return execute(plan, session, loaded.project_root, run_id=run_id, on_step=on_step)

@@ -68,13 +68,15 @@ def _pom(bundle: Bundle) -> str:
     deps = []
     for coord in bundle.artifacts:
         group, artifact, version = coord.split(":")
-        deps.append(f"<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
-                    f"<version>{version}</version></dependency>")
+        deps.append(
+            f"<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
+            f"<version>{version}</version></dependency>"
+        )
     return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>dev.lakeforge.jars</groupId><artifactId>{bundle.name}</artifactId><version>1</version>
   <packaging>pom</packaging>
-  <dependencies>{''.join(deps)}</dependencies>
+  <dependencies>{"".join(deps)}</dependencies>
   <build><plugins><plugin>
     <groupId>org.apache.maven.plugins</groupId><artifactId>maven-dependency-plugin</artifactId>
     <version>3.8.1</version>
@@ -99,13 +101,19 @@ def bundle_jars(jars_dir: Path, bundle: str) -> list[Path]:
         RuntimeSetupError: ``LF-RT-002`` with the command that fixes it.
     """
     if bundle not in BUNDLES:
-        raise RuntimeSetupError(Code.JARS_MISSING, f"unknown jar bundle '{bundle}'",
-                                f"known bundles: {', '.join(BUNDLES)}")
+        raise RuntimeSetupError(
+            Code.JARS_MISSING,
+            f"unknown jar bundle '{bundle}'",
+            f"known bundles: {', '.join(BUNDLES)}",
+        )
     manifest = read_manifest(jars_dir, bundle)
     fix = f"run `lakeforge jars resolve {bundle}` (Maven and network needed once) or `./dev setup`"
     if manifest is None or manifest.get("artifacts") != list(BUNDLES[bundle].artifacts):
-        raise RuntimeSetupError(Code.JARS_MISSING,
-                                f"the '{bundle}' jars are not in the cache {bundle_dir(jars_dir, bundle)}", fix)
+        raise RuntimeSetupError(
+            Code.JARS_MISSING,
+            f"the '{bundle}' jars are not in the cache {bundle_dir(jars_dir, bundle)}",
+            fix,
+        )
     jars = [bundle_dir(jars_dir, bundle) / str(j["name"]) for j in manifest["jars"]]  # type: ignore[attr-defined]
     missing = [j.name for j in jars if not j.is_file()]
     if missing:
@@ -143,24 +151,37 @@ def resolve(bundle_name: str, jars_dir: Path, force: bool = False) -> list[Path]
     bundle = BUNDLES[bundle_name]
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise RuntimeSetupError(Code.JAR_RESOLUTION_FAILED, "Maven (mvn) is needed to fetch jars once",
-                                "install it: apt-get install -y maven")
+        raise RuntimeSetupError(
+            Code.JAR_RESOLUTION_FAILED,
+            "Maven (mvn) is needed to fetch jars once",
+            "install it: apt-get install -y maven",
+        )
     m2 = jars_dir.parent / "m2"
     target = bundle_dir(jars_dir, bundle_name)
     with tempfile.TemporaryDirectory(prefix="lakeforge-jars-") as tmp:
         work = Path(tmp)
         (work / "pom.xml").write_text(_pom(bundle))
         out = work / "out"
-        cmd = [mvn, "-B", "-q", f"-Dmaven.repo.local={m2}", "dependency:copy-dependencies",
-               f"-DoutputDirectory={out}", "-DincludeScope=runtime"]
+        cmd = [
+            mvn,
+            "-B",
+            "-q",
+            f"-Dmaven.repo.local={m2}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={out}",
+            "-DincludeScope=runtime",
+        ]
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
-            raise RuntimeSetupError(Code.JAR_RESOLUTION_FAILED,
-                                    f"Maven could not resolve {', '.join(bundle.artifacts)}:\n{tail}",
-                                    "check network access to Maven Central, then retry")
+            raise RuntimeSetupError(
+                Code.JAR_RESOLUTION_FAILED,
+                f"Maven could not resolve {', '.join(bundle.artifacts)}:\n{tail}",
+                "check network access to Maven Central, then retry",
+            )
         provided = {artifact_base(j.name) for j in pyspark_jars_dir().glob("*.jar")}
-        kept, dropped = [], []
+        kept: list[Path] = []
+        dropped: list[Path] = []
         for jar in sorted(out.glob("*.jar")):
             base = artifact_base(jar.name)
             (dropped if base in provided or base in bundle.also_drop else kept).append(jar)

@@ -26,11 +26,16 @@ def check_java() -> int:
     """Return the Java major version, or raise a :class:`RuntimeSetupError` saying how to fix it."""
     java = java_executable()
     if java is None:
-        where = f"JAVA_HOME={os.environ['JAVA_HOME']} has no bin/java" if os.environ.get("JAVA_HOME") \
+        where = (
+            f"JAVA_HOME={os.environ['JAVA_HOME']} has no bin/java"
+            if os.environ.get("JAVA_HOME")
             else "no `java` on PATH"
+        )
         raise RuntimeSetupError(Code.JAVA_MISSING, f"Java not found: {where}", FIX)
     try:
-        proc = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30, check=False)
+        proc = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RuntimeSetupError(Code.JAVA_MISSING, f"cannot run {java}: {exc}", FIX) from None
     m = re.search(r'version "(\d+)(?:\.(\d+))?', proc.stderr + proc.stdout)
@@ -40,5 +45,7 @@ def check_java() -> int:
     if major == 1 and m.group(2):  # "1.8" style
         major = int(m.group(2))
     if major < MIN_JAVA:
-        raise RuntimeSetupError(Code.JAVA_MISSING, f"Java {major} found at {java}; Spark 4 needs {MIN_JAVA}+", FIX)
+        raise RuntimeSetupError(
+            Code.JAVA_MISSING, f"Java {major} found at {java}; Spark 4 needs {MIN_JAVA}+", FIX
+        )
     return major

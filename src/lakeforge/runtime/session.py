@@ -70,15 +70,20 @@ def jars_dir_for(profile: Profile, root: Path) -> Path:
     return checkout if checkout.is_dir() else own
 
 
-def session_settings(profile: Profile, root: Path, app_name: str | None = None,
-                     need_jars: bool = True) -> SessionSettings:
+def session_settings(
+    profile: Profile, root: Path, app_name: str | None = None, need_jars: bool = True
+) -> SessionSettings:
     """Compute the session's settings from a profile; checks the jar cache.
 
     Raises:
         RuntimeSetupError: jars missing (with the command that fixes it).
     """
     conf = dict(BASE_CONF)
-    warehouse = profile.warehouse if is_uri(profile.warehouse) else str(project_path(root, profile.warehouse))
+    warehouse = (
+        profile.warehouse
+        if is_uri(profile.warehouse)
+        else str(project_path(root, profile.warehouse))
+    )
     conf["spark.sql.warehouse.dir"] = warehouse
     hive = profile.metastore.kind in ("derby", "hive")
     derby_home = None
@@ -89,7 +94,9 @@ def session_settings(profile: Profile, root: Path, app_name: str | None = None,
     if profile.metastore.kind == "derby":
         db = project_path(root, profile.metastore.path)
         derby_home = db.parent
-        conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = f"jdbc:derby:;databaseName={db};create=true"
+        conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = (
+            f"jdbc:derby:;databaseName={db};create=true"
+        )
         # derby.system.home (below) keeps derby.log next to the metastore, not in the cwd.
     elif profile.metastore.kind == "hive" and profile.metastore.uri:
         conf["spark.hadoop.hive.metastore.uris"] = profile.metastore.uri
@@ -104,8 +111,14 @@ def session_settings(profile: Profile, root: Path, app_name: str | None = None,
         jdir = jars_dir_for(profile, root)
         for bundle in profile.jar_bundles:
             jar_files.extend(jarcache.bundle_jars(jdir, bundle))
-    return SessionSettings(master=profile.spark.master, app_name=app_name or profile.spark.app_name,
-                           conf=conf, jars=tuple(jar_files), hive=hive, derby_home=derby_home)
+    return SessionSettings(
+        master=profile.spark.master,
+        app_name=app_name or profile.spark.app_name,
+        conf=conf,
+        jars=tuple(jar_files),
+        hive=hive,
+        derby_home=derby_home,
+    )
 
 
 def inside_spark_submit() -> bool:
@@ -140,8 +153,11 @@ def build_session(profile: Profile, root: Path, app_name: str | None = None) -> 
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # py4j/JVM start-up failures come in many types
-        raise RuntimeSetupError(Code.SPARK_START_FAILED, f"Spark failed to start: {str(exc).splitlines()[0]}",
-                                "run with --debug for the full error") from exc
+        raise RuntimeSetupError(
+            Code.SPARK_START_FAILED,
+            f"Spark failed to start: {str(exc).splitlines()[0]}",
+            "run with --debug for the full error",
+        ) from exc
     spark.sparkContext.setLogLevel(os.environ.get("LAKEFORGE_SPARK_LOG_LEVEL", "ERROR"))
     return spark
 

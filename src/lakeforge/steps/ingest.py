@@ -18,7 +18,10 @@ def run_ingest(ctx: StepContext, step: IngestStep, result: StepResult) -> None:
     except AnalysisException as exc:
         if "PATH_NOT_FOUND" in str(exc) or "UNABLE_TO_INFER_SCHEMA" in str(exc):
             where = resolve_source_path(step.source_path, ctx.project_root)
-            raise RunError(Code.SOURCE_EMPTY, f"{step.location}: {step.table}: no {step.source_format} files at {where}") from None
+            raise RunError(
+                Code.SOURCE_EMPTY,
+                f"{step.location}: {step.table}: no {step.source_format} files at {where}",
+            ) from None
         raise
     commit = write_table(df, step.table, "append", ctx.run_id, step.table)
     result.version = commit.version

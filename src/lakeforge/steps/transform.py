@@ -16,7 +16,8 @@ def run_transform(ctx: StepContext, step: TransformStep, result: StepResult) -> 
             result.inputs[table] = version
             result.rows_read += count_rows(spark, table, version)
     df = spark.sql(step.sql)
-    commit = write_table(df, step.table, step.mode, ctx.run_id, step.table,
-                         overwrite_schema=step.mode == "overwrite")
+    commit = write_table(
+        df, step.table, step.mode, ctx.run_id, step.table, overwrite_schema=step.mode == "overwrite"
+    )
     result.version = commit.version
     result.rows_written = commit.rows_written
