@@ -113,3 +113,15 @@ def test_sql_error_is_one_line(retail_project: Project, first_run: dict[str, obj
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error ")]
     assert len(errors) == 1 and "LF-SQL-001" in errors[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_spark_sql_sees_gold_tables(retail_project: Project, first_run: dict[str, object]) -> None:
+    """Plain `spark-sql` with the profile's settings reads the registered tables."""
+    args = retail_project.lakeforge("submit-args").stdout.splitlines()
+    spark_sql = str(Path(sys.executable).parent / "spark-sql")
+    proc = retail_project.run(
+        spark_sql, *args, "-e", "SELECT COUNT(*) FROM gold.revenue_by_segment VERSION AS OF 0"
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    gold = {s["table"]: s for s in first_run["steps"]}["gold.revenue_by_segment"]  # type: ignore[attr-defined]
+    assert lines[-1].strip() == str(gold["rows_written"])
