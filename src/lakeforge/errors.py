@@ -34,9 +34,15 @@ class Code:
     STEP_FAILED = "LF-RUN-001"
     ROW_ACCOUNTING = "LF-RUN-002"
     SOURCE_EMPTY = "LF-RUN-003"
+    FILE_CHANGED = "LF-RUN-004"
+    SCHEMA_CHANGED = "LF-RUN-005"
+    INCREMENTAL_UNAVAILABLE = "LF-RUN-006"
 
     SQL_FAILED = "LF-SQL-001"
     TABLE_NOT_FOUND = "LF-SQL-002"
+
+    VERSION_NOT_FOUND = "LF-TT-001"
+    BAD_TABLE_REF = "LF-TT-002"
 
 
 class LakeforgeError(Exception):
@@ -115,3 +121,7 @@ class RunError(LakeforgeError):
 
 class SqlError(LakeforgeError):
     """An ad-hoc SQL statement failed."""
+
+
+class TimeTravelError(LakeforgeError):
+    """A table version could not be read, compared or restored (or its reference is malformed)."""

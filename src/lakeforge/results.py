@@ -17,8 +17,12 @@ class StepResult:
     rows_read: int = 0
     rows_written: int = 0
     rows_quarantined: int = 0
-    version: int | None = None
+    rows_deduplicated: int = 0
+    version: int | None = None  # the table's version after the step (new or unchanged)
+    committed: bool = False  # True when this step made a new Delta version
     quarantine_version: int | None = None
+    quarantine_committed: bool = False
+    files: int = 0  # ingest: files ingested by this run
     inputs: dict[str, int] = field(default_factory=dict)  # table -> version read
     seconds: float = 0.0
     error: str | None = None
@@ -30,7 +34,10 @@ class StepResult:
 
     @property
     def balanced(self) -> bool:
-        return not self.accounted or self.rows_read == self.rows_written + self.rows_quarantined
+        """rows in = landed + quarantined + deduplicated (for ingest and conform steps)."""
+        if not self.accounted:
+            return True
+        return self.rows_read == self.rows_written + self.rows_quarantined + self.rows_deduplicated
 
 
 @dataclass

@@ -177,6 +177,14 @@ def run(file: Path, env: str, run_id: str | None, json_result: Path | None) -> N
 )
 def sql(query: str, env: str, limit: int, fmt: str) -> None:
     """Run a SQL query against the lakehouse (tables by name, time travel included)."""
+    from lakeforge.errors import TimeTravelError
+    from lakeforge.timetravel.refs import rewrite_sql
+
+    # silver.orders@3 -> silver.orders VERSION AS OF 3; checked before Spark starts.
+    try:
+        query = rewrite_sql(query)
+    except ValueError as exc:
+        raise TimeTravelError(Code.BAD_TABLE_REF, str(exc)) from None
     spark = session_for(env, "lakeforge:sql")
     try:
         df = spark.sql(query)
@@ -285,6 +293,13 @@ def submit_args(env: str) -> None:
     for key, value in settings.conf.items():
         click.echo("--conf")
         click.echo(f"{key}={value}")
+
+
+# Time-travel commands live in their own module; imported here, after `cli` exists, so
+# that module can grow without touching this one.
+from lakeforge.cli import timetravel as _timetravel  # noqa: E402
+
+_timetravel.register(cli)
 
 
 def main() -> None:

@@ -264,6 +264,8 @@ def _read_sql_files(
         if table.sql is not None:
             out[name] = table.sql
             continue
+        if table.python is not None:
+            continue
         assert table.sql_file is not None
         sql_path = (file.parent / table.sql_file).resolve()
         try:
@@ -298,7 +300,17 @@ def check_references(
     issues = []
 
     def check(ref: str, key: KeyPath, line: int) -> None:
+        from lakeforge.timetravel.refs import parse_table_ref
+
         ref = ref.strip().lower()
+        if "@" in ref:
+            try:
+                ref = parse_table_ref(ref).name
+            except ValueError as exc:
+                issues.append(
+                    ConfigIssue(Code.BAD_VALUE, doc.file, line, ".".join(map(str, key)), str(exc))
+                )
+                return
         if ref.startswith(SYSTEM_SCHEMA + "."):
             return
         if ref not in tables:
@@ -324,6 +336,8 @@ def check_references(
             base = doc.value_line_of(key)
             for ref in sql_table_refs(gold.sql):
                 check(ref.name, key, base + ref.line_offset)
+        elif gold.python is not None:
+            pass  # inputs are its depends_on, checked above
         elif name in gold_sql:
             for ref in sql_table_refs(gold_sql[name]):
                 check(

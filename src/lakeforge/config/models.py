@@ -59,7 +59,7 @@ def check_spark_type(value: str) -> str:
 
 
 Identifier = Annotated[str, Field(pattern=IDENTIFIER.pattern)]
-JarBundle = Literal["delta"]
+JarBundle = Literal["delta", "avro"]
 
 
 class Strict(BaseModel):
@@ -68,34 +68,58 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+Evolution = Literal["fail", "add_columns"]
+
+
+def _stringify_options(value: Any) -> Any:
+    # YAML turns `header: true` into a bool; Spark's reader options are strings.
+    if isinstance(value, dict):
+        return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
+    return value
+
+
 class SourceSpec(Strict):
     """Raw files that feed a bronze table."""
 
-    format: Literal["csv", "json", "parquet", "text"]
+    format: Literal["csv", "json", "parquet", "avro", "text"]
     path: str = Field(
         min_length=1, description="file, folder or glob; relative paths are from the project root"
     )
     options: dict[str, str] = Field(
         default_factory=dict, description="passed to Spark's reader as-is"
     )
+    schema_: dict[Identifier, str] | None = Field(
+        default=None,
+        alias="schema",
+        description="declared read schema (column: type); default: CSV all strings, others inferred",
+    )
 
     @field_validator("options", mode="before")
     @classmethod
     def _stringify(cls, value: Any) -> Any:
-        # YAML turns `header: true` into a bool; Spark's reader options are strings.
-        if isinstance(value, dict):
-            return {
-                k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()
-            }
-        return value
+        return _stringify_options(value)
+
+    @field_validator("schema_")
+    @classmethod
+    def _known_types(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        return {name: check_spark_type(t) for name, t in value.items()}
 
 
 class BronzeTable(Strict):
-    """Append-only landing of raw files, typed loosely (every CSV column a string)."""
+    """Append-only landing of raw files, each file exactly once."""
 
     description: str | None = None
     source: SourceSpec
     mode: Literal["append"] = "append"
+    on_changed_file: Literal["fail", "reingest"] = Field(
+        default="fail",
+        description="a file already ingested whose size or modification time changed",
+    )
+    schema_evolution: Evolution = Field(
+        default="fail", description="new columns in arriving files: fail, or add them"
+    )
 
 
 class ColumnSpec(Strict):
@@ -104,6 +128,10 @@ class ColumnSpec(Strict):
     type: str
     nullable: bool = True
     source: str | None = Field(default=None, description="input column name if it differs")
+    optional: bool = Field(
+        default=False,
+        description="the input may lack this column (e.g. added to the feed later): null then",
+    )
     description: str | None = None
 
     @model_validator(mode="before")
@@ -117,36 +145,87 @@ class ColumnSpec(Strict):
         return check_spark_type(value)
 
 
+class Scd2Spec(Strict):
+    """Slowly changing dimension, type 2: a new row per change, old rows closed."""
+
+    track: list[str] | None = Field(
+        default=None, description="columns whose change opens a new version (default: all non-key)"
+    )
+
+
 class SilverTable(Strict):
     """A conformed table: declared schema enforced; rows that fail go to quarantine."""
 
     description: str | None = None
-    from_: str = Field(alias="from", description="upstream table, e.g. bronze.orders")
+    from_: str = Field(
+        alias="from", description="upstream table, e.g. bronze.orders (or bronze.orders@12)"
+    )
     columns: dict[Identifier, ColumnSpec] = Field(min_length=1)
-    keys: list[str] = Field(default_factory=list, description="business keys (non-null)")
-    mode: Literal["overwrite", "append"] = "overwrite"
+    keys: list[str] = Field(
+        default_factory=list, description="business keys: non-null, one row per key"
+    )
+    sequence_by: str | None = Field(
+        default=None,
+        description="ordering column: the latest row per key wins; older (late) rows never "
+        "overwrite newer ones",
+    )
+    mode: Literal["overwrite", "append", "merge", "scd2"] = "overwrite"
+    delete_when: str | None = Field(
+        default=None, description="merge only: SQL condition on a source row that deletes its key"
+    )
+    scd2: Scd2Spec | None = None
+    schema_evolution: Evolution = "fail"
 
     @model_validator(mode="after")
-    def _keys_are_columns(self) -> SilverTable:
+    def _consistent(self) -> SilverTable:
         missing = [k for k in self.keys if k not in self.columns]
         if missing:
             raise ValueError(f"keys {missing} are not declared in columns")
+        if self.sequence_by is not None and self.sequence_by not in self.columns:
+            raise ValueError(f"sequence_by '{self.sequence_by}' is not declared in columns")
+        if self.mode in ("merge", "scd2") and not self.keys:
+            raise ValueError(f"mode {self.mode} needs keys")
+        if self.mode == "scd2" and self.sequence_by is None:
+            raise ValueError("mode scd2 needs sequence_by (the column that orders versions)")
+        if self.delete_when is not None and self.mode != "merge":
+            raise ValueError("delete_when applies to mode merge only")
+        if self.scd2 is not None and self.mode != "scd2":
+            raise ValueError("scd2: settings apply to mode scd2 only")
+        if self.scd2 is not None and self.scd2.track:
+            unknown = [c for c in self.scd2.track if c not in self.columns]
+            if unknown:
+                raise ValueError(f"scd2.track columns {unknown} are not declared in columns")
         return self
 
 
 class GoldTable(Strict):
-    """A mart built by SQL over other tables (referenced as ``layer.table``)."""
+    """A mart built by SQL over other tables (referenced as ``layer.table``), or by Python."""
 
     description: str | None = None
     sql: str | None = None
     sql_file: str | None = Field(default=None, description="path relative to the pipeline file")
-    mode: Literal["overwrite", "append"] = "overwrite"
-    depends_on: list[str] = Field(default_factory=list, description="extra upstream tables")
+    python: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="module:function(spark, inputs) -> DataFrame; inputs maps table name to "
+        "DataFrame",
+    )
+    mode: Literal["overwrite", "append", "merge"] = "overwrite"
+    keys: list[str] = Field(default_factory=list, description="merge: upsert by these columns")
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="upstream tables the SQL does not name (for python: its inputs)",
+    )
 
     @model_validator(mode="after")
     def _one_query(self) -> GoldTable:
-        if (self.sql is None) == (self.sql_file is None):
-            raise ValueError("give exactly one of 'sql' or 'sql_file'")
+        given = [k for k in ("sql", "sql_file", "python") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'sql', 'sql_file' or 'python'")
+        if self.mode == "merge" and not self.keys:
+            raise ValueError("mode merge needs keys")
+        if self.python is not None and not self.depends_on:
+            raise ValueError("a python transform lists its input tables in depends_on")
         return self
 
 
@@ -198,7 +277,9 @@ class Profile(Strict):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     warehouse: str = "lakehouse/warehouse"
     metastore: MetastoreSettings = Field(default_factory=MetastoreSettings)
-    jar_bundles: list[JarBundle] = Field(default_factory=lambda: list[JarBundle](["delta"]))
+    jar_bundles: list[JarBundle] = Field(
+        default_factory=lambda: list[JarBundle](["delta", "avro"])
+    )
     jars_dir: str = ".lakeforge/jars"
     vars: dict[Identifier, str] = Field(default_factory=dict)
 

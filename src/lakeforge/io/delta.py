@@ -1,35 +1,82 @@
 """The one place that writes Delta tables.
 
-Every commit carries the run id in ``userMetadata`` so ``DESCRIBE HISTORY`` (and later
-lineage tables) can say which run wrote which version. After each write we read the
-commit back from the Delta log for its version and row metrics rather than counting
-the data again.
+Every commit carries a JSON ``userMetadata`` with the run id, the step and what the
+step consumed (a bronze batch id, or the source versions it read), so the table's own
+history says which run produced which version and from what.
+
+Idempotence: a write may carry a Delta transaction id (``txnAppId`` + ``txnVersion``).
+Delta silently skips a write whose version is <= the last one recorded for that app id,
+so a step retried after a crash never commits the same batch twice. Because the skip
+is silent, :func:`write_table` detects it and finds the earlier commit that already holds
+the batch (:func:`find_commit`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import Code, RunError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+TXN_APP_CONF = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+
+
+@dataclass(frozen=True)
+class Txn:
+    """A Delta idempotent-write id: the pair is committed at most once per table."""
+
+    app_id: str
+    version: int
+
 
 @dataclass(frozen=True)
 class Commit:
-    """A Delta commit lakeforge made."""
+    """A Delta commit lakeforge made (or found, when a retry was skipped as a duplicate)."""
 
     table: str
     version: int
     operation: str
     rows_written: int
+    metrics: Mapping[str, str] | None = None
+    committed_now: bool = True
+    meta: Mapping[str, Any] | None = None
 
 
-def commit_metadata(run_id: str, step: str) -> str:
-    return json.dumps({"lakeforge_run_id": run_id, "step": step}, sort_keys=True)
+def commit_metadata(run_id: str, step: str, **extra: Any) -> str:
+    return json.dumps({"lakeforge_run_id": run_id, "step": step, **extra}, sort_keys=True)
+
+
+@contextmanager
+def commit_context(spark: SparkSession, metadata: str, txn: Txn | None = None) -> Iterator[None]:
+    """Session confs for the next commit(s): userMetadata, and a txn id for DML (MERGE).
+
+    Writer options cover appends, but CREATE TABLE AS SELECT ignores the userMetadata
+    option and MERGE takes no options at all; the session confs cover both. They are
+    restored afterwards so nothing leaks into unrelated commits.
+    """
+    settings = {USER_METADATA_CONF: metadata}
+    if txn is not None:
+        settings[TXN_APP_CONF] = txn.app_id
+        settings[TXN_VERSION_CONF] = str(txn.version)
+    previous = {k: spark.conf.get(k, None) for k in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def table_exists(spark: SparkSession, table: str) -> bool:
@@ -46,8 +93,63 @@ def latest_version(spark: SparkSession, table: str) -> int | None:
     return int(row["version"]) if row is not None else None
 
 
+def _commit_from_row(table: str, row: Any, committed_now: bool) -> Commit:
+    metrics = dict(row["operationMetrics"] or {})
+    if "numSourceRows" in metrics:  # MERGE: rows offered = source rows
+        rows = int(metrics["numSourceRows"])
+    else:
+        rows = int(metrics.get("numOutputRows", 0))
+    return Commit(
+        table=table,
+        version=int(row["version"]),
+        operation=str(row["operation"]),
+        rows_written=rows,
+        metrics=metrics,
+        committed_now=committed_now,
+        meta=parse_metadata(row["userMetadata"]),
+    )
+
+
+def parse_metadata(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def find_commit(spark: SparkSession, table: str, **match: Any) -> Commit | None:
+    """The newest commit whose userMetadata contains every ``key: value`` of ``match``."""
+    from delta.tables import DeltaTable
+
+    if not table_exists(spark, table):
+        return None
+    for row in DeltaTable.forName(spark, table).history().collect():
+        meta = parse_metadata(row["userMetadata"])
+        if all(meta.get(k) == v for k, v in match.items()):
+            return _commit_from_row(table, row, committed_now=False)
+    return None
+
+
+def last_commit(spark: SparkSession, table: str) -> Commit | None:
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forName(spark, table).history(1).first()
+    return _commit_from_row(table, row, committed_now=True) if row is not None else None
+
+
 def write_table(
-    df: DataFrame, table: str, mode: str, run_id: str, step: str, overwrite_schema: bool = False
+    df: DataFrame,
+    table: str,
+    mode: str,
+    run_id: str,
+    step: str,
+    overwrite_schema: bool = False,
+    merge_schema: bool = False,
+    txn: Txn | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Commit:
     """Write ``df`` to the metastore table ``table`` as one Delta commit.
 
@@ -58,47 +160,108 @@ def write_table(
         run_id: recorded in the commit's ``userMetadata``.
         step: the step's table name, recorded alongside.
         overwrite_schema: allow an overwrite to replace the schema (gold rebuilds).
+        merge_schema: allow an append to add columns (schema evolution ``add_columns``).
+        txn: idempotent-write id; a repeat is skipped and the earlier commit returned.
+        metadata: extra userMetadata fields (e.g. ``batch_id``, ``source_versions``).
 
     Returns:
-        The commit, read back from the Delta log.
+        The commit, read back from the Delta log (``committed_now`` False if skipped).
+    """
+    spark = df.sparkSession
+    extra = dict(metadata or {})
+    if txn is not None:
+        extra["txn"] = [txn.app_id, txn.version]
+    meta = commit_metadata(run_id, step, **extra)
+    writer = df.write.format("delta").mode(mode).option("userMetadata", meta)
+    if overwrite_schema and mode == "overwrite":
+        writer = writer.option("overwriteSchema", "true")
+    if merge_schema:
+        writer = writer.option("mergeSchema", "true")
+    if txn is not None:
+        writer = writer.option("txnAppId", txn.app_id).option("txnVersion", str(txn.version))
+    with commit_context(spark, meta):
+        writer.saveAsTable(table)
+    commit = last_commit(spark, table)
+    meta_back = dict(commit.meta or {}) if commit is not None else {}
+    if commit is not None and meta_back.get("lakeforge_run_id") == run_id and meta_back.get("txn") == extra.get("txn"):
+        return commit
+    if txn is not None:
+        earlier = find_commit(spark, table, txn=[txn.app_id, txn.version])
+        if earlier is not None:
+            return earlier
+    raise RunError(Code.STEP_FAILED, f"{table}: the newest Delta commit is not this run's ({run_id})")
+
+
+def merge_into(
+    spark: SparkSession,
+    source: DataFrame,
+    table: str,
+    condition: str,
+    run_id: str,
+    step: str,
+    build: Any,
+    txn: Txn | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    auto_merge_schema: bool = False,
+) -> Commit:
+    """Run a Delta MERGE of ``source`` into ``table`` as one idempotent commit.
+
+    Args:
+        build: ``f(merge_builder) -> merge_builder`` adding the WHEN clauses.
+        condition: the ON condition, with aliases ``t`` (target) and ``s`` (source).
     """
     from delta.tables import DeltaTable
 
-    spark = df.sparkSession
-    writer = (
-        df.write.format("delta").mode(mode).option("userMetadata", commit_metadata(run_id, step))
-    )
-    if overwrite_schema and mode == "overwrite":
-        writer = writer.option("overwriteSchema", "true")
-    # The writer option is ignored when saveAsTable creates the table (CREATE TABLE AS
-    # SELECT), so the session conf carries the metadata too, for this one commit only.
-    conf_key = "spark.databricks.delta.commitInfo.userMetadata"
-    previous = spark.conf.get(conf_key, None)
-    spark.conf.set(conf_key, commit_metadata(run_id, step))
+    extra = dict(metadata or {})
+    if txn is not None:
+        extra["txn"] = [txn.app_id, txn.version]
+    meta = commit_metadata(run_id, step, **extra)
+    before = latest_version(spark, table)
+    merge = DeltaTable.forName(spark, table).alias("t").merge(source.alias("s"), condition)
+    auto = "spark.databricks.delta.schema.autoMerge.enabled"
+    previous = spark.conf.get(auto, None)
+    if auto_merge_schema:
+        spark.conf.set(auto, "true")
     try:
-        writer.saveAsTable(table)
+        with commit_context(spark, meta, txn):
+            build(merge).execute()
     finally:
-        if previous is None:
-            spark.conf.unset(conf_key)
-        else:
-            spark.conf.set(conf_key, previous)
-    row = DeltaTable.forName(spark, table).history(1).first()
-    if row is None or run_id not in (row["userMetadata"] or ""):
-        raise RunError(
-            Code.STEP_FAILED, f"{table}: the newest Delta commit is not this run's ({run_id})"
-        )
-    metrics = row["operationMetrics"] or {}
-    return Commit(
-        table=table,
-        version=int(row["version"]),
-        operation=str(row["operation"]),
-        rows_written=int(metrics.get("numOutputRows", 0)),
-    )
+        if auto_merge_schema:
+            if previous is None:
+                spark.conf.unset(auto)
+            else:
+                spark.conf.set(auto, previous)
+    after = latest_version(spark, table)
+    if after is not None and after != before:
+        commit = last_commit(spark, table)
+        assert commit is not None
+        return commit
+    if txn is not None:
+        earlier = find_commit(spark, table, txn=[txn.app_id, txn.version])
+        if earlier is not None:
+            return earlier
+    raise RunError(Code.STEP_FAILED, f"{table}: MERGE made no commit")
 
 
 def read_version(spark: SparkSession, table: str, version: int) -> DataFrame:
     """``table`` as of ``version`` (time travel)."""
     return spark.sql(f"SELECT * FROM {table} VERSION AS OF {int(version)}")
+
+
+def read_changes(spark: SparkSession, table: str, start: int, end: int) -> DataFrame:
+    """Rows inserted or updated in versions ``start..end`` (Delta change data feed)."""
+    from pyspark.sql import functions as F
+
+    df = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", int(start))
+        .option("endingVersion", int(end))
+        .table(table)
+    )
+    return df.where(F.col("_change_type").isin("insert", "update_postimage")).drop(
+        "_change_type", "_commit_version", "_commit_timestamp"
+    )
 
 
 def count_rows(spark: SparkSession, table: str, version: int) -> int:

@@ -29,16 +29,20 @@ def build_plan(loaded: LoadedPipeline) -> Plan:
         )
     for name, s in p.silver.items():
         table = f"silver.{name}"
+        ref = s.from_.strip().lower()
         steps[table] = ConformStep(
             table=table,
-            source_table=s.from_.strip().lower(),
+            source_table=ref.split("@", 1)[0],
+            source_ref=ref,
             spec=s,
             location=SourceLocation(file, loaded.line_of("silver", name)),
         )
     for name, g in p.gold.items():
         table = f"gold.{name}"
-        sql = loaded.gold_sql[name]
-        refs = [r.name for r in sql_table_refs(sql)] + [d.strip().lower() for d in g.depends_on]
+        sql = loaded.gold_sql.get(name)
+        refs = [r.name for r in sql_table_refs(sql or "")] + [
+            d.strip().lower().split("@", 1)[0] for d in g.depends_on
+        ]
         inputs = tuple(dict.fromkeys(r for r in refs if not r.startswith(SYSTEM_SCHEMA + ".")))
         steps[table] = TransformStep(
             table=table,

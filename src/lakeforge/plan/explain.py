@@ -50,8 +50,14 @@ def plan_text(plan: Plan, loaded: LoadedPipeline | None = None) -> str:
         if isinstance(step, ConformStep):
             cols = ", ".join(f"{c}:{s.type}" for c, s in step.spec.columns.items())
             lines.append(f"       schema {cols}; failures -> {step.quarantine_table}")
+            if step.spec.keys:
+                seq = f" latest by {step.spec.sequence_by}" if step.spec.sequence_by else ""
+                lines.append(f"       one row per {step.spec.keys}{seq}")
         elif isinstance(step, IngestStep) and step.spec.source.options:
             lines.append(f"       options {step.spec.source.options}")
         elif isinstance(step, TransformStep):
-            lines.append(f"       sql {' '.join(step.sql.split())[:100]}")
+            if step.sql is not None:
+                lines.append(f"       sql {' '.join(step.sql.split())[:100]}")
+            else:
+                lines.append(f"       python {step.spec.python}")
     return "\n".join(lines)

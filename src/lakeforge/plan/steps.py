@@ -54,6 +54,7 @@ class ConformStep:
 
     table: str
     source_table: str
+    source_ref: str  # source_table, possibly pinned: bronze.orders@12
     spec: SilverTable = field(repr=False, compare=False)
     location: SourceLocation
     kind: str = "conform"
@@ -61,7 +62,7 @@ class ConformStep:
 
     @property
     def reads(self) -> tuple[str, ...]:
-        return (self.source_table,)
+        return (self.source_ref,)
 
     @property
     def mode(self) -> str:
@@ -78,10 +79,10 @@ class ConformStep:
 
 @dataclass(frozen=True)
 class TransformStep:
-    """Tables -> gold by SQL."""
+    """Tables -> gold by SQL or by a Python function."""
 
     table: str
-    sql: str
+    sql: str | None
     inputs: tuple[str, ...]
     spec: GoldTable = field(repr=False, compare=False)
     location: SourceLocation

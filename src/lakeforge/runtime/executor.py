@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 from lakeforge.config.loader import LoadedPipeline
 from lakeforge.errors import Code, LakeforgeError, RunError
 from lakeforge.plan.steps import ConformStep, IngestStep, Plan, Step, TransformStep
+from lakeforge.lineage.system_tables import ensure_system_tables, record_run, record_step
 from lakeforge.results import RunResult, StepResult
+from lakeforge.runtime.faults import fail_point
 from lakeforge.steps.context import StepContext
 
 if TYPE_CHECKING:
@@ -79,6 +81,8 @@ def execute(
     )
     result.steps = [StepResult(table=s.table, kind=s.kind, mode=s.mode) for s in plan.steps]
     ensure_schemas(spark, tuple(sorted({s.table.split(".")[0] for s in plan.steps})))
+    ensure_system_tables(spark)
+    record_run(spark, result)
     ctx = StepContext(spark=spark, run_id=rid, project_root=project_root)
     failed = False
     for step, step_result in zip(plan.steps, result.steps, strict=True):
@@ -92,7 +96,8 @@ def execute(
                 raise RunError(
                     Code.ROW_ACCOUNTING,
                     f"{step.location}: {step.table}: rows in {step_result.rows_read} != landed "
-                    f"{step_result.rows_written} + quarantined {step_result.rows_quarantined}",
+                    f"{step_result.rows_written} + quarantined {step_result.rows_quarantined} "
+                    f"+ deduplicated {step_result.rows_deduplicated}",
                 )
             step_result.status = "ok"
         except LakeforgeError as exc:
@@ -107,11 +112,15 @@ def execute(
             step_result.error = f"{Code.STEP_FAILED} {step.location}: {step.table}: {first}"
             result.error, result.error_code = step_result.error, Code.STEP_FAILED
         step_result.seconds = round(time.monotonic() - t0, 3)
+        if step_result.status == "ok":
+            record_step(spark, plan.pipeline, rid, step_result)
         if on_step is not None:
             on_step(step_result)
+        fail_point(f"step.after:{step.table}")
     result.status = "failed" if failed else "succeeded"
     result.ended_at = datetime.now(UTC).isoformat(timespec="seconds")
     result.seconds = round(time.monotonic() - started, 3)
+    record_run(spark, result)
     return result
 
 

@@ -7,7 +7,7 @@ Jackson, Parquet, Scala... in other versions, which would shadow Spark's own), a
 the rest to ``.lakeforge/jars/<bundle>/`` with a manifest of names and sha256 sums.
 Sessions then use those files only: after the first resolve no network is needed.
 
-Version note: the PyPI wheel delta-spark 4.4.1 is pinned, but Maven Central has no
+Version notes: the PyPI wheel delta-spark 4.4.1 is pinned, but Maven Central has no
 ``delta-spark_4.2_2.13:4.4.1`` (404; the newest for Spark 4.2 is 4.4.0). The two Python
 wheels differ only in ``delta/version.py``, so the 4.4.0 jars are the matching runtime.
 """
@@ -40,6 +40,9 @@ class Bundle:
 
 BUNDLES: dict[str, Bundle] = {
     "delta": Bundle("delta", ("io.delta:delta-spark_4.2_2.13:4.4.0",), also_drop=("shims",)),
+    # Maven Central has no spark-avro_2.13:4.2.0 (404; newest 4.1.1). 4.1.1 reads and
+    # writes Avro under Spark 4.2.0 (tests/integration/test_sources.py proves it here).
+    "avro": Bundle("avro", ("org.apache.spark:spark-avro_2.13:4.1.1",)),
 }
 
 _VERSIONED = re.compile(r"^(?P<base>.+?)-(?P<version>\d[\w.\-]*)\.jar$")

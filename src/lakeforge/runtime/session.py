@@ -30,6 +30,9 @@ BASE_CONF = {
     # One clock for every run, so dates in gold do not depend on the machine's zone.
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",
+    # Every table lakeforge creates records its changes, so downstream steps can read
+    # only what is new (append / merge / scd2 silver) instead of the whole input.
+    "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
 }
 
 
@@ -71,7 +74,10 @@ def jars_dir_for(profile: Profile, root: Path) -> Path:
 
 
 def session_settings(
-    profile: Profile, root: Path, app_name: str | None = None, need_jars: bool = True
+    profile: Profile,
+    root: Path,
+    app_name: str | None = None,
+    need_jars: bool = True,
 ) -> SessionSettings:
     """Compute the session's settings from a profile; checks the jar cache.
 

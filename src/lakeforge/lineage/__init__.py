@@ -1,0 +1,1 @@
+"""Lineage: the system tables in schema ``lakeforge`` and the queries over them."""

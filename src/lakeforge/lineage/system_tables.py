@@ -1,0 +1,134 @@
+"""The system tables: Delta tables in schema ``lakeforge`` that record every run.
+
+``runs``             one row per run (upserted at start and at the end).
+``table_versions``   one row per table a step read or wrote, with the Delta version and
+                     the step's row accounting: lineage answers "which runs and inputs
+                     produced gold.x version N" by SQL over this table.
+``ingested_files``   the ingestion log: which raw file went into which bronze batch and
+                     version. Append-only events (``pending`` then ``committed``); the
+                     latest event per (table, path) is the file's state.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from lakeforge.results import RunResult, StepResult
+
+SCHEMA = "lakeforge"
+RUNS = f"{SCHEMA}.runs"
+TABLE_VERSIONS = f"{SCHEMA}.table_versions"
+INGESTED_FILES = f"{SCHEMA}.ingested_files"
+
+DDL = {
+    RUNS: "run_id STRING NOT NULL, pipeline STRING, env STRING, config_hash STRING, "
+    "code_version STRING, started_at TIMESTAMP, ended_at TIMESTAMP, status STRING, "
+    "error_code STRING, error STRING",
+    TABLE_VERSIONS: "run_id STRING NOT NULL, pipeline STRING, step STRING, table_name STRING, "
+    "role STRING, version BIGINT, operation STRING, rows_in BIGINT, rows_landed BIGINT, "
+    "rows_quarantined BIGINT, rows_deduplicated BIGINT, recorded_at TIMESTAMP",
+    INGESTED_FILES: "table_name STRING NOT NULL, path STRING NOT NULL, size BIGINT, "
+    "modification_time TIMESTAMP, batch_id BIGINT, run_id STRING, status STRING, "
+    "bronze_version BIGINT, recorded_at TIMESTAMP",
+}
+
+
+@cache
+def code_version() -> str:
+    """``lakeforge <version>`` plus the git commit of a source checkout, when there is one."""
+    from lakeforge import __version__
+
+    sha = ""
+    repo = Path(__file__).resolve().parents[3]
+    if (repo / ".git").exists():
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(repo), "rev-parse", "--short=12", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+            sha = out.stdout.strip() if out.returncode == 0 else ""
+        except (OSError, subprocess.TimeoutExpired):
+            sha = ""
+    return f"lakeforge {__version__}" + (f" ({sha})" if sha else "")
+
+
+def ensure_system_tables(spark: SparkSession) -> None:
+    """Create schema ``lakeforge`` and its tables if missing (idempotent)."""
+    if not spark.catalog.databaseExists(SCHEMA):
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    for table, columns in DDL.items():
+        if not spark.catalog.tableExists(table):
+            spark.sql(f"CREATE TABLE IF NOT EXISTS {table} ({columns}) USING DELTA")
+
+
+def _append(spark: SparkSession, table: str, rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    df = spark.createDataFrame(rows, DDL[table].replace(" NOT NULL", ""))
+    df.write.format("delta").mode("append").saveAsTable(table)
+
+
+def _ts(iso: str) -> datetime | None:
+    return datetime.fromisoformat(iso) if iso else None
+
+
+def record_run(spark: SparkSession, result: RunResult) -> None:
+    """Upsert the run's row (called when it starts and when it ends)."""
+    from delta.tables import DeltaTable
+
+    row = (
+        result.run_id,
+        result.pipeline,
+        result.env,
+        result.config_hash,
+        code_version(),
+        _ts(result.started_at),
+        _ts(result.ended_at),
+        result.status,
+        result.error_code,
+        result.error,
+    )
+    source = spark.createDataFrame([row], DDL[RUNS].replace(" NOT NULL", ""))
+    (
+        DeltaTable.forName(spark, RUNS)
+        .alias("t")
+        .merge(source.alias("s"), "t.run_id = s.run_id")
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def record_step(spark: SparkSession, pipeline: str, run_id: str, step: StepResult) -> None:
+    """One row per table the step read (role ``read``) or wrote (role ``write``)."""
+    now = datetime.now(UTC)
+    rows: list[tuple[Any, ...]] = []
+    for table, version in step.inputs.items():
+        rows.append(
+            (run_id, pipeline, step.table, table, "read", version, step.kind)
+            + (None, None, None, None, now)
+        )
+    counts = (step.rows_read, step.rows_written, step.rows_quarantined, step.rows_deduplicated)
+    if step.version is not None and step.committed:
+        rows.append((run_id, pipeline, step.table, step.table, "write", step.version, step.kind) + counts + (now,))
+    if step.quarantine_version is not None and step.quarantine_committed:
+        rows.append(
+            (run_id, pipeline, step.table, f"{step.table}__quarantine", "write", step.quarantine_version, "quarantine")
+            + (step.rows_quarantined, step.rows_quarantined, 0, 0, now)
+        )
+    _append(spark, TABLE_VERSIONS, rows)
+
+
+def append_ingestion_events(spark: SparkSession, rows: list[tuple[Any, ...]]) -> None:
+    """Append ingestion-log events (see :data:`DDL` for the column order)."""
+    _append(spark, INGESTED_FILES, rows)
