@@ -22,12 +22,23 @@ def print_error_lines(lines: list[str]) -> None:
         err_console.print(f"[bold red]error[/] {escape(line)}", markup=True, soft_wrap=True)
 
 
+def version_text(step: StepResult) -> str:
+    """``v3`` for a new version, ``v3 (unchanged)`` when the step had nothing to commit."""
+    if step.version is None:
+        return "-"
+    return f"v{step.version}" if step.committed else f"v{step.version} (unchanged)"
+
+
 def step_line(step: StepResult) -> str:
     if step.status != "ok":
         return f"  {step.table}: {step.status}"
-    extra = f", {step.rows_quarantined} quarantined" if step.kind == "conform" else ""
+    extra = ""
+    if step.kind == "conform":
+        extra = f", {step.rows_quarantined} quarantined, {step.rows_deduplicated} deduplicated"
+    elif step.kind == "ingest":
+        extra = f" from {step.files} new file(s)"
     return (
-        f"  {step.table}: {step.rows_written} rows landed{extra} -> v{step.version} "
+        f"  {step.table}: {step.rows_written} rows landed{extra} -> {version_text(step)} "
         f"({step.seconds:.1f}s)"
     )
 
@@ -47,6 +58,7 @@ def summary_table(result: RunResult) -> Table:
         ("rows in", "right"),
         ("landed", "right"),
         ("quarantined", "right"),
+        ("deduplicated", "right"),
         ("version", "right"),
         ("seconds", "right"),
     ):
@@ -62,7 +74,8 @@ def summary_table(result: RunResult) -> Table:
             str(s.rows_read) if done else "-",
             str(s.rows_written) if done else "-",
             str(s.rows_quarantined) if done else "-",
-            str(s.version) if s.version is not None else "-",
+            str(s.rows_deduplicated) if done else "-",
+            version_text(s),
             f"{s.seconds:.1f}",
         )
     return table
@@ -73,9 +86,13 @@ def accounting_line(result: RunResult) -> str:
     rows_in = sum(s.rows_read for s in done)
     landed = sum(s.rows_written for s in done)
     quarantined = sum(s.rows_quarantined for s in done)
+    deduplicated = sum(s.rows_deduplicated for s in done)
     ok = all(s.balanced for s in done)
     mark = "[green]ok[/]" if ok else "[red]VIOLATED[/]"
-    return f"row accounting (ingest + conform steps): rows in {rows_in} = landed {landed} + quarantined {quarantined}: {mark}"
+    return (
+        f"row accounting (ingest + conform steps): rows in {rows_in} = landed {landed} "
+        f"+ quarantined {quarantined} + deduplicated {deduplicated}: {mark}"
+    )
 
 
 def rows_table(columns: list[str], rows: list[tuple[Any, ...]], title: str | None = None) -> Table:

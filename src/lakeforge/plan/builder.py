@@ -71,4 +71,5 @@ def build_plan(loaded: LoadedPipeline) -> Plan:
         config_hash=loaded.config_hash,
         file=file,
         steps=tuple(steps[t] for t in order),
+        directory=str(loaded.file.parent),
     )

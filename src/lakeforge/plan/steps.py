@@ -114,6 +114,7 @@ class Plan:
     config_hash: str
     file: str
     steps: tuple[Step, ...]
+    directory: str = "."  # the pipeline file's folder (python transforms import from it)
 
     @property
     def tables(self) -> tuple[str, ...]:

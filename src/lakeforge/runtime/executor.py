@@ -83,7 +83,9 @@ def execute(
     ensure_schemas(spark, tuple(sorted({s.table.split(".")[0] for s in plan.steps})))
     ensure_system_tables(spark)
     record_run(spark, result)
-    ctx = StepContext(spark=spark, run_id=rid, project_root=project_root)
+    ctx = StepContext(
+        spark=spark, run_id=rid, project_root=project_root, pipeline_dir=Path(plan.directory)
+    )
     failed = False
     for step, step_result in zip(plan.steps, result.steps, strict=True):
         if failed:

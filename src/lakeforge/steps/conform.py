@@ -199,17 +199,27 @@ def count_categories(ranked: DataFrame) -> Counts:
     return Counts(*(int(row[k] or 0) for k in ("rows", "landed", "quarantined", "duplicates")))
 
 
-def last_consumed(spark: SparkSession, table: str, source: str) -> int | None:
-    """The input version the newest lakeforge commit of ``table`` consumed, if any."""
+def last_consumed(spark: SparkSession, table: str, source: str) -> tuple[int | None, str | None]:
+    """The input version the newest lakeforge commit of ``table`` consumed, and the hash of
+    the step definition that made it (None, None when there is none)."""
     from delta.tables import DeltaTable
 
     from lakeforge.io.delta import parse_metadata
 
-    for row in DeltaTable.forName(spark, table).history().select("userMetadata").collect():
-        versions = parse_metadata(row["userMetadata"]).get("source_versions")
+    history = DeltaTable.forName(spark, table).history().select("userMetadata")
+    for row in history.collect():
+        meta = parse_metadata(row["userMetadata"])
+        versions = meta.get("source_versions")
         if isinstance(versions, dict) and source in versions:
-            return int(versions[source])
-    return None
+            return int(versions[source]), meta.get("spec_hash")
+    return None, None
+
+
+def spec_hash(step: ConformStep) -> str:
+    """Identifies the step's definition: a changed definition must rebuild, not skip."""
+    import hashlib
+
+    return hashlib.sha256(step.spec.model_dump_json(by_alias=True).encode()).hexdigest()[:16]
 
 
 def check_schema(spark: SparkSession, step: ConformStep, landed: DataFrame) -> bool:
@@ -256,12 +266,17 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
     result.inputs[source] = version
     mode = step.spec.mode
     incremental = mode in ("append", "merge", "scd2")
-    last = last_consumed(spark, step.table, source) if incremental and table_exists(spark, step.table) else None
-    if last is not None and last >= version:
-        # Nothing new upstream: no commit, no new version.
+    last, last_hash = (None, None)
+    if table_exists(spark, step.table) and table_exists(spark, step.quarantine_table):
+        last, last_hash = last_consumed(spark, step.table, source)
+    current_hash = spec_hash(step)
+    if last is not None and last >= version and (incremental or last_hash == current_hash):
+        # Nothing new upstream (and, for a rebuild, the same definition): no commit.
         result.version = latest_version(spark, step.table)
         result.quarantine_version = latest_version(spark, step.quarantine_table)
         return
+    if not incremental:
+        last = None
     if last is None:
         df = read_version(spark, source, version)
         rows_in: int | None = count_rows(spark, source, version)
@@ -283,7 +298,7 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
         ranked = rank_rows(flagged, step)
     counts = count_categories(ranked)
     result.rows_read = rows_in if rows_in is not None else counts.rows
-    meta = {"source_versions": {source: version}}
+    meta = {"source_versions": {source: version}, "spec_hash": current_hash}
     txn_version = version + 1  # Delta txn versions must grow; source version 0 is valid
 
     # 1. Quarantine first: a crash after it is repaired by the txn-skipped retry.

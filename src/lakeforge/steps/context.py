@@ -15,3 +15,4 @@ class StepContext:
     spark: SparkSession
     run_id: str
     project_root: Path
+    pipeline_dir: Path

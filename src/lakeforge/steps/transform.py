@@ -8,11 +8,22 @@ recorded; the SQL may also pin explicitly with ``table@version``.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import Code, RunError
-from lakeforge.io.delta import Txn, count_rows, merge_into, read_version, table_exists, write_table
+from lakeforge.io.delta import (
+    Txn,
+    count_rows,
+    latest_version,
+    merge_into,
+    parse_metadata,
+    read_version,
+    table_exists,
+    write_table,
+)
 from lakeforge.plan.steps import TransformStep
 from lakeforge.results import StepResult
 from lakeforge.steps.context import StepContext
@@ -26,6 +37,10 @@ if TYPE_CHECKING:
 def _python(ctx: StepContext, step: TransformStep, versions: dict[str, int]) -> DataFrame:
     assert step.spec.python is not None
     module_name, _, func_name = step.spec.python.partition(":")
+    # Like dbt's project-relative imports: the pipeline's folder is importable.
+    folder = str(ctx.pipeline_dir)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     try:
         func = getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as exc:
@@ -43,6 +58,15 @@ def _python(ctx: StepContext, step: TransformStep, versions: dict[str, int]) -> 
     return out  # type: ignore[no-any-return]
 
 
+def _last_meta(ctx: StepContext, step: TransformStep) -> dict[str, Any]:
+    from delta.tables import DeltaTable
+
+    if not table_exists(ctx.spark, step.table):
+        return {}
+    row = DeltaTable.forName(ctx.spark, step.table).history(1).select("userMetadata").first()
+    return parse_metadata(row["userMetadata"]) if row is not None else {}
+
+
 def run_transform(ctx: StepContext, step: TransformStep, result: StepResult) -> None:
     spark = ctx.spark
     versions: dict[str, int] = {}
@@ -51,11 +75,19 @@ def run_transform(ctx: StepContext, step: TransformStep, result: StepResult) -> 
         versions[table] = version
         result.inputs[table] = version
         result.rows_read += count_rows(spark, table, version)
+    digest = hashlib.sha256(
+        (step.spec.model_dump_json() + (step.sql or "")).encode()
+    ).hexdigest()[:16]
+    previous = _last_meta(ctx, step)
+    if previous.get("source_versions") == versions and previous.get("spec_hash") == digest:
+        # Same inputs, same definition: the table already holds this result.
+        result.version = latest_version(spark, step.table)
+        return
     if step.sql is not None:
         df = spark.sql(rewrite_sql(step.sql))
     else:
         df = _python(ctx, step, versions)
-    meta: dict[str, Any] = {"source_versions": versions}
+    meta: dict[str, Any] = {"source_versions": versions, "spec_hash": digest}
     mode = step.spec.mode
     if mode == "merge" and table_exists(spark, step.table):
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in step.spec.keys)
