@@ -301,6 +301,10 @@ from lakeforge.cli import timetravel as _timetravel  # noqa: E402
 
 _timetravel.register(cli)
 
+from lakeforge.cli import lineage as _lineage  # noqa: E402
+
+_lineage.register(cli)
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -132,8 +132,7 @@ def restore(table: str, version: int, run_id: str | None, env: str) -> None:
     rid = run_id or new_run_id()
     commit = restore_table(spark, ref.name, version, rid)
     err_console.print(
-        f"restored {commit.table} to version {version} as new version {commit.version} "
-        f"(run {rid})",
+        f"restored {commit.table} to version {version} as new version {commit.version} (run {rid})",
         markup=False,
     )
     click.echo(commit.version)

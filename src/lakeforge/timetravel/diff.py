@@ -53,7 +53,8 @@ class TableDiff:
     ``keys`` empty means a whole-row comparison: ``changed`` is then None (a modified row
     counts as one removed and one added) and the samples are whole rows. With keys,
     ``rows_old == removed + changed + unchanged`` and ``rows_new == added + changed +
-    unchanged``; the samples are key values, ordered by key.
+    unchanged`` (keys must be unique in each version); the samples are key values,
+    ordered by key.
     """
 
     table: str
@@ -161,9 +162,7 @@ def diff_versions(
     key_names = _key_columns(keys or [], common, name, old_version, new_version)
     key_set = {k.lower() for k in key_names}
     compared = tuple(
-        c
-        for c in common
-        if c.lower() not in key_set and not c.lower().startswith(METADATA_PREFIX)
+        c for c in common if c.lower() not in key_set and not c.lower().startswith(METADATA_PREFIX)
     )
     sides = _Sides(name, old_version, new_version, old_df, new_df)
     if key_names:
@@ -294,8 +293,9 @@ def _diff_by_keys(
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    _require_unique(sides.old, keys, sides.table, sides.old_version)
-    _require_unique(sides.new, keys, sides.table, sides.new_version)
+    from lakeforge.io.delta import count_rows
+
+    spark = sides.old.sparkSession
 
     # Positional aliases (ok0, nc1, ...) keep the two sides apart after the join whatever
     # the real names are (dots, spaces, case).
@@ -338,22 +338,42 @@ def _diff_by_keys(
         r["category"]: int(r["n"])
         for r in classified.groupBy("category").agg(F.count(F.lit(1)).alias("n")).collect()
     }
-    # Samples: only the rows that differ are ranked (usually few); ordering by key makes
-    # them stable from one call to the next.
-    order = Window.partitionBy("category").orderBy(*[f"key{i}" for i in range(len(keys))])
-    ranked = (
-        classified.where(F.col("category") != "unchanged")
-        .withColumn("rank", F.row_number().over(order))
-        .where(F.col("rank") <= SAMPLE_SIZE)
-        .orderBy("category", "rank")
-        .collect()
-    )
-    samples: dict[str, list[tuple[Any, ...]]] = {"added": [], "removed": [], "changed": []}
-    for r in ranked:
-        samples[r["category"]].append(tuple(r[f"key{i}"] for i in range(len(keys))))
-
     added, removed = counts.get("added", 0), counts.get("removed", 0)
     changed, unchanged = counts.get("changed", 0), counts.get("unchanged", 0)
+
+    # Keys must identify one row per version, or the join pairs rows arbitrarily. A key
+    # with o old and n new rows makes o*n joined rows, so any such duplicate shows as a
+    # mismatch with Delta's own row counts (file statistics, no scan); only then is the
+    # offending key looked up.
+    rows_old = count_rows(spark, sides.table, sides.old_version)
+    rows_new = count_rows(spark, sides.table, sides.new_version)
+    if (removed + changed + unchanged, added + changed + unchanged) != (rows_old, rows_new):
+        _require_unique(sides.old, keys, sides.table, sides.old_version)
+        _require_unique(sides.new, keys, sides.table, sides.new_version)
+        # Unique on both sides yet not paired one to one: retyped keys that collide
+        # once compared (e.g. bigints beyond 2^53 against doubles).
+        raise TimeTravelError(
+            Code.BAD_VALUE,
+            f"keys ({', '.join(keys)}) do not pair the rows of versions {sides.old_version} "
+            f"and {sides.new_version} of {sides.table} one to one",
+            "leave out --keys to compare whole rows",
+        )
+
+    samples: dict[str, list[tuple[Any, ...]]] = {"added": [], "removed": [], "changed": []}
+    if added or removed or changed:
+        # Only the rows that differ are ranked (usually few); ordering by key makes the
+        # samples stable from one call to the next.
+        order = Window.partitionBy("category").orderBy(*[f"key{i}" for i in range(len(keys))])
+        ranked = (
+            classified.where(F.col("category") != "unchanged")
+            .withColumn("rank", F.row_number().over(order))
+            .where(F.col("rank") <= SAMPLE_SIZE)
+            .orderBy("category", "rank")
+            .collect()
+        )
+        for r in ranked:
+            samples[r["category"]].append(tuple(r[f"key{i}"] for i in range(len(keys))))
+
     return TableDiff(
         table=sides.table,
         old_version=sides.old_version,
@@ -361,8 +381,8 @@ def _diff_by_keys(
         keys=keys,
         schema_changes=changes,
         compared_columns=compared,
-        rows_old=removed + changed + unchanged,
-        rows_new=added + changed + unchanged,
+        rows_old=rows_old,
+        rows_new=rows_new,
         added=added,
         removed=removed,
         changed=changed,
@@ -375,7 +395,7 @@ def _diff_by_keys(
 
 
 def _require_unique(df: DataFrame, keys: tuple[str, ...], table: str, version: int) -> None:
-    """Keys must identify one row per version, or the join would pair rows arbitrarily."""
+    """Raise, naming one duplicated key, unless ``keys`` identify one row in ``df``."""
     from pyspark.sql import functions as F
 
     dup = (
@@ -419,13 +439,33 @@ def _diff_whole_rows(
 
     old, new = side(sides.old, True), side(sides.new, False)
     only_new, only_old = new.exceptAll(old), old.exceptAll(new)
-    added, removed = only_new.count(), only_old.count()
+    # Both directions in one Spark job, for the counts and again for the samples.
+    tagged = only_new.withColumn("_side", F.lit("added")).unionByName(
+        only_old.withColumn("_side", F.lit("removed"))
+    )
+    counts = {
+        r["_side"]: int(r["n"])
+        for r in tagged.groupBy("_side").agg(F.count(F.lit(1)).alias("n")).collect()
+    }
+    added, removed = counts.get("added", 0), counts.get("removed", 0)
     rows_old = count_rows(sides.old.sparkSession, sides.table, sides.old_version)
     rows_new = count_rows(sides.new.sparkSession, sides.table, sides.new_version)
-    order = [F.col(f"c{j}") for j in range(len(compared))]
 
-    def sample(df: DataFrame) -> tuple[tuple[Any, ...], ...]:
-        return tuple(tuple(r) for r in df.orderBy(*order).limit(SAMPLE_SIZE).collect())
+    samples: dict[str, list[tuple[Any, ...]]] = {"added": [], "removed": []}
+    if added or removed:
+        order = [F.col(f"c{j}") for j in range(len(compared))]
+        # A union does not promise to keep each side's order, so each sample row carries
+        # its rank (ids grow with row order within the single sorted partition).
+        firsts = [
+            df.orderBy(*order)
+            .limit(SAMPLE_SIZE)
+            .withColumn("_side", F.lit(name))
+            .withColumn("_rank", F.monotonically_increasing_id())
+            for name, df in (("added", only_new), ("removed", only_old))
+        ]
+        picked = firsts[0].unionByName(firsts[1]).collect()
+        for r in sorted(picked, key=lambda r: (r["_side"], r["_rank"])):
+            samples[r["_side"]].append(tuple(r[f"c{j}"] for j in range(len(compared))))
 
     return TableDiff(
         table=sides.table,
@@ -441,6 +481,6 @@ def _diff_whole_rows(
         changed=None,
         unchanged=rows_new - added,
         sample_columns=compared,
-        added_sample=sample(only_new) if added else (),
-        removed_sample=sample(only_old) if removed else (),
+        added_sample=tuple(samples["added"]),
+        removed_sample=tuple(samples["removed"]),
     )

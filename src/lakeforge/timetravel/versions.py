@@ -77,23 +77,26 @@ def version_range(spark: SparkSession, table: str) -> tuple[int, int]:
 def resolve_version(spark: SparkSession, ref: VersionedRef) -> int:
     """The concrete Delta version ``ref`` denotes (its table must exist).
 
-    A timestamp resolves as Delta's ``TIMESTAMP AS OF`` does: the newest commit at or
-    before it; before the first commit or after the last one is an error, as in SQL.
+    A version number is checked by Delta itself when the version is read (see
+    :func:`read_ref`); a timestamp resolves as Delta's ``TIMESTAMP AS OF`` does: the
+    newest commit at or before it, and an instant before the first commit or after the
+    last one is an error, as it is in SQL.
 
     Raises:
-        TimeTravelError: ``LF-TT-001`` if the version or instant is not in the table's log.
+        TimeTravelError: ``LF-TT-001`` if the instant is not covered by the table's log.
     """
-    lo, hi = version_range(spark, ref.name)
     if ref.version is not None:
-        if not lo <= ref.version <= hi:
-            raise TimeTravelError(
-                Code.VERSION_NOT_FOUND,
-                f"{ref.name} has no version {ref.version} (available: {lo}..{hi})",
-            )
         return ref.version
-    if ref.timestamp is None:
-        return hi
     from delta.tables import DeltaTable
+
+    if ref.timestamp is None:
+        try:
+            row = DeltaTable.forName(spark, ref.name).history(1).select("version").first()
+        except Exception as exc:
+            raise translate(exc, ref.name) from exc
+        if row is None:
+            raise TimeTravelError(Code.VERSION_NOT_FOUND, f"{ref.name} has no Delta history")
+        return int(row["version"])
     from pyspark.sql import functions as F
 
     # Let Delta judge the instant first so its bounds (and messages) are the ones
@@ -117,7 +120,12 @@ def resolve_version(spark: SparkSession, ref: VersionedRef) -> int:
 
 
 def read_ref(spark: SparkSession, table: str, version: int) -> DataFrame:
-    """``table`` at ``version``, with Delta's failures as lakeforge errors."""
+    """``table`` at ``version``, with Delta's failures as lakeforge errors.
+
+    Raises:
+        TimeTravelError: ``LF-TT-001`` if the log does not hold ``version`` (Delta's
+            analysis is eager, so this raises here, before any data is read).
+    """
     from lakeforge.io.delta import read_version
 
     try:
