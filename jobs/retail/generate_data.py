@@ -33,7 +33,17 @@ SEGMENTS = ["consumer", "small_business", "enterprise"]
 COUNTRIES = ["DE", "FR", "NL", "US", "GB"]
 CHANNELS = ["web", "store", "app"]
 FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim"]
-LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman"]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Thompson",
+    "Perlman",
+]
 SKUS = [f"SKU-{n:04d}" for n in range(1, 41)]
 
 
@@ -59,7 +69,9 @@ def _ts(day: date, rng: random.Random, lo: int = 0, hi: int = 86399) -> datetime
     return datetime(day.year, day.month, day.day) + timedelta(seconds=rng.randint(lo, hi))
 
 
-def generate(out: Path, days: int = 5, seed: int = 7, only: set[int] | None = None) -> list[DayTruth]:
+def generate(
+    out: Path, days: int = 5, seed: int = 7, only: set[int] | None = None
+) -> list[DayTruth]:
     """Write the feeds for days ``1..days`` (or just the days in ``only``).
 
     Returns:
@@ -82,13 +94,21 @@ def generate(out: Path, days: int = 5, seed: int = 7, only: set[int] | None = No
         if d == 1:
             for _ in range(60):
                 cid, next_customer = next_customer, next_customer + 1
-                customers[cid] = [f"{rng.choice(FIRST)} {rng.choice(LAST)}", rng.choice(SEGMENTS), rng.choice(COUNTRIES)]
+                customers[cid] = [
+                    f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+                    rng.choice(SEGMENTS),
+                    rng.choice(COUNTRIES),
+                ]
                 cust_rows.append([str(cid), *customers[cid], _ts(day, rng).isoformat(sep=" ")])
             truth.customers_changes = 60
         else:
             for _ in range(3):
                 cid, next_customer = next_customer, next_customer + 1
-                customers[cid] = [f"{rng.choice(FIRST)} {rng.choice(LAST)}", rng.choice(SEGMENTS), rng.choice(COUNTRIES)]
+                customers[cid] = [
+                    f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+                    rng.choice(SEGMENTS),
+                    rng.choice(COUNTRIES),
+                ]
                 cust_rows.append([str(cid), *customers[cid], _ts(day, rng).isoformat(sep=" ")])
             for cid in rng.sample(sorted(customers), 4):
                 name, segment, _country = customers[cid]
@@ -108,7 +128,12 @@ def generate(out: Path, days: int = 5, seed: int = 7, only: set[int] | None = No
         order_rows: list[list[str]] = []
         line_rows: list[list[str]] = []
 
-        def new_order(placed: date) -> dict[str, str]:
+        def new_order(
+            placed: date,
+            rng: random.Random = rng,
+            day: date = day,
+            line_rows: list[list[str]] = line_rows,
+        ) -> dict[str, str]:
             nonlocal next_order
             next_order += 1
             oid = next_order
@@ -134,7 +159,9 @@ def generate(out: Path, days: int = 5, seed: int = 7, only: set[int] | None = No
         todays = [new_order(day) for _ in range(80)]
         truth.orders_new_ids = [int(o["order_id"]) for o in todays]
         if d > 1:
-            late = [new_order(day - timedelta(days=rng.randint(1, min(2, d - 1)))) for _ in range(5)]
+            late = [
+                new_order(day - timedelta(days=rng.randint(1, min(2, d - 1)))) for _ in range(5)
+            ]
             truth.late_ids = [int(o["order_id"]) for o in late]
             todays += late
             earlier = [oid for oid in orders if oid not in {int(o["order_id"]) for o in todays}]
@@ -207,7 +234,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=5, help="generate days 1..N")
     parser.add_argument("--only", type=str, default=None, help="write only these days, e.g. 4,5")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--truth", type=Path, default=None, help="also write the expectations as JSON")
+    parser.add_argument(
+        "--truth", type=Path, default=None, help="also write the expectations as JSON"
+    )
     args = parser.parse_args()
     only = {int(x) for x in args.only.split(",")} if args.only else None
     truths = generate(args.out, days=args.days, seed=args.seed, only=only)

@@ -16,9 +16,13 @@ def customer_value(spark: SparkSession, inputs: dict[str, DataFrame]) -> DataFra
     customers = inputs["silver.customers"].where(F.col("is_current"))
     per_customer = orders.groupBy("customer_id").agg(
         F.count(F.lit(1)).alias("orders"),
-        F.sum(F.when(F.col("status") == "completed", F.col("amount"))).cast("decimal(14,2)").alias("spend"),
+        F.sum(F.when(F.col("status") == "completed", F.col("amount")))
+        .cast("decimal(14,2)")
+        .alias("spend"),
         F.max("order_ts").alias("last_order_ts"),
     )
-    return customers.select("customer_id", "name", "segment", "country").join(
-        per_customer, "customer_id", "left"
-    ).fillna({"orders": 0})
+    return (
+        customers.select("customer_id", "name", "segment", "country")
+        .join(per_customer, "customer_id", "left")
+        .fillna({"orders": 0})
+    )

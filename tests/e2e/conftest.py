@@ -57,12 +57,18 @@ class Project:
         return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-@pytest.fixture(scope="module")
-def retail_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """The flagship example copied into a scratch project, with its data generated."""
-    root = tmp_path_factory.mktemp("retail-project")
+def new_retail_project(root: Path) -> Project:
+    """The flagship example copied into a scratch project (no data yet)."""
     shutil.copytree(REPO / "jobs", root / "jobs")
     shutil.copytree(REPO / "conf", root / "conf")
-    project = Project(root)
-    project.run(sys.executable, "jobs/retail/generate_data.py", "--out", "data/raw/retail")
+    return Project(root)
+
+
+@pytest.fixture(scope="module")
+def retail_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The flagship example in a scratch project, with days 1-3 of its feeds delivered."""
+    project = new_retail_project(tmp_path_factory.mktemp("retail-project"))
+    project.run(
+        sys.executable, "jobs/retail/generate_data.py", "--days", "3", "--out", "data/raw/retail"
+    )
     return project

@@ -1,10 +1,12 @@
-"""The flagship job through the real CLI and through spark-submit.sh, in new processes."""
+"""The flagship job over several daily batches, through the real CLI, spark-submit.sh and
+spark-sql, each in a new process; expectations come from the generator's own truth."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,56 +18,136 @@ import generate_data
 
 pytestmark = pytest.mark.e2e
 
-DEFECTS_PER_DAY = 3  # generate_data writes one bad amount, timestamp and customer id a day
+
+def truth(days: range) -> list[generate_data.DayTruth]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return generate_data.generate(Path(tmp), days=max(days), only=set(days))
 
 
-@pytest.fixture(scope="module")
-def first_run(retail_project: Project) -> dict[str, object]:
-    out = retail_project.root / "result.json"
-    proc = retail_project.lakeforge("run", "jobs/retail/pipeline.yml", "--json-result", str(out))
-    assert "succeeded" in proc.stdout
-    assert "rows in" in proc.stdout and ": ok" in proc.stdout
+def batch_duplicates(days: list[generate_data.DayTruth]) -> int:
+    """Rows silver.orders must deduplicate in one batch: exact re-sends, plus updates of an
+    order that appeared earlier in the same batch (only the latest version lands)."""
+    seen: set[int] = set()
+    dups = 0
+    for t in days:
+        dups += t.orders_duplicates + sum(1 for oid in t.orders_updated_ids if oid in seen)
+        seen |= set(t.orders_new_ids) | set(t.late_ids) | set(t.orders_updated_ids)
+    return dups
+
+
+def run_json(project: Project, name: str, *extra: str) -> dict[str, Any]:
+    out = project.root / name
+    proc = project.lakeforge("run", "jobs/retail/pipeline.yml", "--json-result", str(out), *extra)
+    assert "succeeded" in proc.stdout and ": ok" in proc.stdout
     return json.loads(out.read_text())
 
 
-def test_run_summary_accounts_for_every_row(first_run: dict[str, object], tmp_path: Path) -> None:
-    counts = generate_data.generate(tmp_path)  # same defaults, same seed as the fixture's data
-    steps = {s["table"]: s for s in first_run["steps"]}  # type: ignore[attr-defined]
-    orders = steps["silver.orders"]
-    days = counts["orders"] // 60
-    assert orders["rows_read"] == counts["orders"]
-    assert orders["rows_quarantined"] == DEFECTS_PER_DAY * days
-    assert orders["rows_written"] == counts["orders"] - DEFECTS_PER_DAY * days
-    assert steps["silver.customers"]["rows_written"] == counts["customers"]
-    assert all(s["status"] == "ok" and s["version"] == 0 for s in steps.values())
+def steps(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["table"]: s for s in result["steps"]}
 
 
-def test_new_process_sees_tables_by_name(
-    retail_project: Project, first_run: dict[str, object]
+@pytest.fixture(scope="module")
+def runs(retail_project: Project) -> dict[str, dict[str, Any]]:
+    first = run_json(retail_project, "run1.json")
+    retail_project.run(
+        sys.executable,
+        "jobs/retail/generate_data.py",
+        "--days",
+        "5",
+        "--only",
+        "4,5",
+        "--out",
+        "data/raw/retail",
+    )
+    second = run_json(retail_project, "run2.json")
+    return {"first": first, "second": second}
+
+
+def test_first_batch_accounts_for_every_row(runs: dict[str, dict[str, Any]]) -> None:
+    days = truth(range(1, 4))
+    orders = steps(runs["first"])["silver.orders"]
+    rows = sum(t.orders_rows for t in days)
+    invalid = sum(t.orders_invalid for t in days)
+    dups = batch_duplicates(days)
+    assert steps(runs["first"])["bronze.orders"]["rows_written"] == rows
+    assert (orders["rows_read"], orders["rows_quarantined"], orders["rows_deduplicated"]) == (
+        rows,
+        invalid,
+        dups,
+    )
+    assert orders["rows_written"] == rows - invalid - dups
+    customers = steps(runs["first"])["silver.customers"]
+    assert customers["rows_written"] == sum(t.customers_changes for t in days)
+    assert customers["rows_deduplicated"] == sum(t.customers_unchanged for t in days)
+    assert all(s["version"] == 0 and s["committed"] for s in runs["first"]["steps"])
+
+
+def test_second_batch_ingests_only_new_files(runs: dict[str, dict[str, Any]]) -> None:
+    days = truth(range(4, 6))
+    second = steps(runs["second"])
+    assert second["bronze.orders"]["files"] == 2
+    assert second["bronze.orders"]["rows_written"] == sum(t.orders_rows for t in days)
+    orders = second["silver.orders"]
+    assert orders["rows_quarantined"] == sum(t.orders_invalid for t in days)
+    assert orders["rows_deduplicated"] == batch_duplicates(days)
+    assert all(s["version"] == 1 for s in runs["second"]["steps"])
+
+
+def test_tables_reflect_merges_history_and_schema_change(
+    retail_project: Project, runs: dict[str, Any]
 ) -> None:
-    rows = retail_project.sql_json(
-        "SELECT SUM(orders) AS n FROM gold.daily_revenue VERSION AS OF 0"
+    days = truth(range(1, 6))
+    valid_ids = set().union(*(set(t.orders_new_ids) | set(t.late_ids) for t in days))
+    got = retail_project.sql_json(
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT order_id) AS d, COUNT(channel) AS with_channel FROM silver.orders"
+    )[0]
+    assert got["n"] == got["d"] == len(valid_ids)
+    later = set().union(
+        *(set(t.orders_new_ids) | set(t.late_ids) | set(t.orders_updated_ids) for t in days[3:])
     )
-    completed = retail_project.sql_json(
-        "SELECT COUNT(*) AS n FROM silver.orders WHERE status = 'completed'"
+    assert got["with_channel"] == len(later)  # the column the feed gained on day 4
+    last_update = days[-1].orders_updated_ids[0]
+    status = retail_project.sql_json(
+        f"SELECT updated_at FROM silver.orders WHERE order_id = {last_update}"
     )
-    assert rows[0]["n"] == completed[0]["n"] > 0
+    assert status[0]["updated_at"].startswith("2026-11-05")
+    cust = retail_project.sql_json(
+        "SELECT COUNT(*) AS n, SUM(CAST(is_current AS INT)) AS cur FROM silver.customers"
+    )[0]
+    assert cust["n"] == sum(t.customers_changes for t in days)
+    assert cust["cur"] == 60 + 3 * 4
     reasons = retail_project.sql_json(
-        "SELECT reason FROM silver.orders__quarantine ORDER BY reason"
+        "SELECT reason, COUNT(*) AS n FROM silver.orders__quarantine GROUP BY 1"
     )
-    assert {r["reason"].split(":")[0] for r in reasons} == {"cast_failed", "null_not_allowed"}
+    kinds = {
+        r["reason"].split(":")[0]
+        + (":" + r["reason"].split(":")[1] if ":" in r["reason"] else ""): r["n"]
+        for r in reasons
+    }
+    assert kinds == {
+        "cast_failed:amount": 5,
+        "cast_failed:order_ts": 5,
+        "null_not_allowed:customer_id": 5,
+        "malformed_record": 5,
+    }
 
 
-def test_history_shows_run_id(retail_project: Project, first_run: dict[str, object]) -> None:
-    out = retail_project.lakeforge("history", "gold.daily_revenue", "--format", "json").stdout
-    versions = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    assert versions[-1]["version"] == 0
-    assert versions[-1]["run_id"] == first_run["run_id"]
+def test_lineage_of_gold_reaches_raw_files(retail_project: Project, runs: dict[str, Any]) -> None:
+    out = retail_project.lakeforge("lineage", "gold.daily_revenue@1", "--format", "json").stdout
+    tree = json.loads(out[out.index("{") :])
+    assert tree["run_id"] == runs["second"]["run_id"]
+    ups = {n["table"]: n for n in tree["upstream"]}
+    assert set(ups) == {"silver.orders", "silver.order_lines"}
+    bronze = ups["silver.orders"]["upstream"][0]
+    assert bronze["table"] == "bronze.orders" and bronze["version"] == 1
+    assert sorted(Path(f).name for f in bronze["files"]) == [
+        f"orders_2026-11-0{d}.csv" for d in range(1, 6)
+    ]
 
 
-def test_spark_submit_runs_the_same_job(
-    retail_project: Project, first_run: dict[str, object]
-) -> None:
+def test_spark_submit_rerun_commits_nothing(retail_project: Project, runs: dict[str, Any]) -> None:
     proc = retail_project.run(
         str(REPO / "spark-submit.sh"),
         "--master",
@@ -79,17 +161,33 @@ def test_spark_submit_runs_the_same_job(
     )
     assert "succeeded" in proc.stdout
     result = json.loads((retail_project.root / "submit.json").read_text())
-    assert result["run_id"] != first_run["run_id"]
-    assert {s["table"]: s["version"] for s in result["steps"]}["gold.daily_revenue"] == 1
-    # Same data, same gold: version 1 equals version 0 (bronze doubled, silver has no dedup yet,
-    # so compare the revenue per order instead of totals).
-    v0 = retail_project.sql_json(
-        "SELECT order_date, revenue / orders AS avg FROM gold.daily_revenue VERSION AS OF 0 ORDER BY 1"
+    assert result["run_id"] not in (runs["first"]["run_id"], runs["second"]["run_id"])
+    assert not any(s["committed"] for s in result["steps"])
+    assert {s["version"] for s in result["steps"]} == {1}
+
+
+def test_history_and_time_travel(retail_project: Project, runs: dict[str, Any]) -> None:
+    out = retail_project.lakeforge("history", "silver.orders", "--format", "json").stdout
+    versions = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [(v["version"], v["run_id"]) for v in versions] == [
+        (1, runs["second"]["run_id"]),
+        (0, runs["first"]["run_id"]),
+    ]
+    v0 = retail_project.sql_json("SELECT COUNT(*) AS n FROM silver.orders@0")
+    assert v0[0]["n"] == steps(runs["first"])["silver.orders"]["rows_written"]
+
+
+def test_spark_sql_sees_gold_tables(retail_project: Project, runs: dict[str, Any]) -> None:
+    """Plain `spark-sql` with the profile's settings reads the registered tables."""
+    args = retail_project.lakeforge("submit-args").stdout.splitlines()
+    spark_sql = str(Path(sys.executable).parent / "spark-sql")
+    proc = retail_project.run(
+        spark_sql, *args, "-e", "SELECT COUNT(*) FROM gold.revenue_by_segment VERSION AS OF 1"
     )
-    v1 = retail_project.sql_json(
-        "SELECT order_date, revenue / orders AS avg FROM gold.daily_revenue VERSION AS OF 1 ORDER BY 1"
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert lines[-1].strip() == str(
+        steps(runs["second"])["gold.revenue_by_segment"]["rows_written"]
     )
-    assert v0 == v1
 
 
 def test_bad_config_fails_before_spark(retail_project: Project) -> None:
@@ -107,21 +205,9 @@ def test_bad_config_fails_before_spark(retail_project: Project) -> None:
     assert "starting Spark" not in proc.stderr
 
 
-def test_sql_error_is_one_line(retail_project: Project, first_run: dict[str, object]) -> None:
+def test_sql_error_is_one_line(retail_project: Project, runs: dict[str, Any]) -> None:
     proc = retail_project.lakeforge("sql", "SELECT * FROM gold.no_such_table", check=False)
     assert proc.returncode == 1
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error ")]
     assert len(errors) == 1 and "LF-SQL-001" in errors[0]
     assert "Traceback" not in proc.stderr
-
-
-def test_spark_sql_sees_gold_tables(retail_project: Project, first_run: dict[str, object]) -> None:
-    """Plain `spark-sql` with the profile's settings reads the registered tables."""
-    args = retail_project.lakeforge("submit-args").stdout.splitlines()
-    spark_sql = str(Path(sys.executable).parent / "spark-sql")
-    proc = retail_project.run(
-        spark_sql, *args, "-e", "SELECT COUNT(*) FROM gold.revenue_by_segment VERSION AS OF 0"
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    gold = {s["table"]: s for s in first_run["steps"]}["gold.revenue_by_segment"]  # type: ignore[attr-defined]
-    assert lines[-1].strip() == str(gold["rows_written"])

@@ -81,7 +81,9 @@ DAY2 = """\
     """
 
 
-def test_rerun_commits_nothing_and_new_file_ingests_alone(spark: SparkSession, tmp_path: Path) -> None:
+def test_rerun_commits_nothing_and_new_file_ingests_alone(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     shop = Shop(tmp_path)
     shop.drop("d1.csv", DAY1)
     first = shop.run(spark)
@@ -98,12 +100,17 @@ def test_rerun_commits_nothing_and_new_file_ingests_alone(spark: SparkSession, t
     third = shop.run(spark)
     assert third.ok, third.error
     assert (third.steps[0].rows_written, third.steps[0].files, third.steps[0].version) == (2, 1, 1)
-    files = {r["_lf_source_file"].rsplit("/", 1)[-1]: r["n"] for r in spark.sql(
-        f"SELECT _lf_source_file, count(*) AS n FROM {shop.bronze} GROUP BY 1").collect()}
+    files = {
+        r["_lf_source_file"].rsplit("/", 1)[-1]: r["n"]
+        for r in spark.sql(
+            f"SELECT _lf_source_file, count(*) AS n FROM {shop.bronze} GROUP BY 1"
+        ).collect()
+    }
     assert files == {"d1.csv": 2, "d2.csv": 2}
     log = load_log(spark, shop.bronze)
-    assert sorted((Path(e.path).name, e.batch_id, e.status, e.bronze_version) for e in log.values()) == [
-        ("d1.csv", 1, "committed", 0), ("d2.csv", 2, "committed", 1)]
+    assert sorted(
+        (Path(e.path).name, e.batch_id, e.status, e.bronze_version) for e in log.values()
+    ) == [("d1.csv", 1, "committed", 0), ("d2.csv", 2, "committed", 1)]
     # Silver merged only the new rows: order 1 updated, order 3 inserted.
     rows = {r["order_id"]: str(r["amount"]) for r in spark.table(shop.silver).collect()}
     assert rows == {1: "11.00", 2: "20.00", 3: "30.00"}
@@ -123,7 +130,9 @@ def test_changed_file_fails_or_reingests(spark: SparkSession, tmp_path: Path) ->
     other = Shop(tmp_path / "other", on_changed="reingest")
     other.drop("d1.csv", DAY1, mtime=1_700_000_000)
     assert other.run(spark).ok
-    other.drop("d1.csv", DAY1.rstrip(" ") + "    4,40.00,2026-11-01 11:00:00\n", mtime=1_700_000_500)
+    other.drop(
+        "d1.csv", DAY1.rstrip(" ") + "    4,40.00,2026-11-01 11:00:00\n", mtime=1_700_000_500
+    )
     result = other.run(spark)
     assert result.ok, result.error
     assert result.steps[0].rows_written == 3
@@ -142,9 +151,22 @@ def test_pending_batch_is_finished_once(spark: SparkSession, tmp_path: Path) -> 
     from lakeforge.lineage.system_tables import append_ingestion_events
 
     append_ingestion_events(spark, _events(shop.bronze, files, 2, "crashed-run", "pending", None))
-    df = read_batch(spark, load_pipeline(shop.path).pipeline.bronze[f"orders_{shop.s}"].source, files, "crashed-run", 2)
-    write_table(df, shop.bronze, "append", "crashed-run", shop.bronze, txn=Txn(f"lakeforge:{shop.bronze}", 2),
-                metadata={"batch_id": 2, "files": 1})
+    df = read_batch(
+        spark,
+        load_pipeline(shop.path).pipeline.bronze[f"orders_{shop.s}"].source,
+        files,
+        "crashed-run",
+        2,
+    )
+    write_table(
+        df,
+        shop.bronze,
+        "append",
+        "crashed-run",
+        shop.bronze,
+        txn=Txn(f"lakeforge:{shop.bronze}", 2),
+        metadata={"batch_id": 2, "files": 1},
+    )
     assert latest_version(spark, shop.bronze) == 1
 
     result = shop.run(spark)
@@ -153,21 +175,32 @@ def test_pending_batch_is_finished_once(spark: SparkSession, tmp_path: Path) -> 
     assert spark.table(shop.bronze).count() == 4
     statuses = spark.sql(
         f"SELECT status, bronze_version FROM {INGESTED_FILES} WHERE table_name = '{shop.bronze}' "
-        "AND path LIKE '%d2.csv' ORDER BY recorded_at").collect()
-    assert [(r["status"], r["bronze_version"]) for r in statuses] == [("pending", None), ("committed", 1)]
+        "AND path LIKE '%d2.csv' ORDER BY recorded_at"
+    ).collect()
+    assert [(r["status"], r["bronze_version"]) for r in statuses] == [
+        ("pending", None),
+        ("committed", 1),
+    ]
     assert d1.exists()
 
 
 def test_malformed_rows_reach_quarantine_with_raw_line(spark: SparkSession, tmp_path: Path) -> None:
     shop = Shop(tmp_path)
-    shop.drop("d1.csv", DAY1.rstrip(" ") + '    5,"50.00,2026-11-01 12:00:00\n    6,60.00,2026-11-01 12:00:00,extra\n')
+    shop.drop(
+        "d1.csv",
+        DAY1.rstrip(" ")
+        + '    5,"50.00,2026-11-01 12:00:00\n    6,60.00,2026-11-01 12:00:00,extra\n',
+    )
     result = shop.run(spark)
     assert result.ok, result.error
     silver = result.step(shop.silver)
     assert (silver.rows_read, silver.rows_written, silver.rows_quarantined) == (4, 2, 2)
     q = spark.table(f"{shop.silver}__quarantine").collect()
     assert sorted(r["reason"] for r in q) == ["malformed_record", "malformed_record"]
-    assert sorted(r["record"] for r in q) == ['5,"50.00,2026-11-01 12:00:00', "6,60.00,2026-11-01 12:00:00,extra"]
+    assert sorted(r["record"] for r in q) == [
+        '5,"50.00,2026-11-01 12:00:00',
+        "6,60.00,2026-11-01 12:00:00,extra",
+    ]
 
 
 def test_new_column_fails_by_default(spark: SparkSession, tmp_path: Path) -> None:
@@ -188,5 +221,7 @@ def test_new_column_added_by_header_not_position(spark: SparkSession, tmp_path: 
     shop.drop("d2.csv", "channel,order_id,amount,updated_at\nweb,3,30.00,2026-11-02 09:00:00\n")
     result = shop.run(spark)
     assert result.ok, result.error
-    rows = {r["order_id"]: (str(r["amount"]), r["channel"]) for r in spark.table(shop.silver).collect()}
+    rows = {
+        r["order_id"]: (str(r["amount"]), r["channel"]) for r in spark.table(shop.silver).collect()
+    }
     assert rows == {1: ("10.00", None), 2: ("20.00", None), 3: ("30.00", "web")}

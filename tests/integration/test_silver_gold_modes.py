@@ -57,25 +57,35 @@ silver:
 """
 
 
-def test_merge_latest_wins_late_rows_never_overwrite_and_deletes(spark: SparkSession, tmp_path: Path) -> None:
+def test_merge_latest_wins_late_rows_never_overwrite_and_deletes(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     p = Project(tmp_path, MERGE)
-    p.feed("ev", "1.csv", """\
+    p.feed(
+        "ev",
+        "1.csv",
+        """\
         id,v,ts,op
         1,a,2026-11-01 10:00:00,U
         1,b,2026-11-01 11:00:00,U
         2,x,2026-11-01 10:00:00,U
         3,q,2026-11-01 10:00:00,U
-        """)
+        """,
+    )
     r1 = p.run(spark)
     silver = r1.step(p.t("silver.st_{s}"))
     assert (silver.rows_read, silver.rows_written, silver.rows_deduplicated) == (4, 3, 1)
-    p.feed("ev", "2.csv", """\
+    p.feed(
+        "ev",
+        "2.csv",
+        """\
         id,v,ts,op
         1,late,2026-11-01 09:00:00,U
         2,y,2026-11-02 10:00:00,U
         3,,2026-11-02 10:00:00,D
         4,new,2026-11-02 10:00:00,U
-        """)
+        """,
+    )
     r2 = p.run(spark)
     assert r2.step(p.t("silver.st_{s}")).rows_read == 4
     rows = {r["id"]: r["v"] for r in spark.table(p.t("silver.st_{s}")).collect()}
@@ -101,28 +111,46 @@ silver:
 
 def test_scd2_keeps_history(spark: SparkSession, tmp_path: Path) -> None:
     p = Project(tmp_path, SCD2)
-    p.feed("cu", "1.csv", """\
+    p.feed(
+        "cu",
+        "1.csv",
+        """\
         id,tier,at
         1,bronze,2026-11-01 00:00:00
         1,silver,2026-11-02 00:00:00
         2,gold,2026-11-01 00:00:00
-        """)
+        """,
+    )
     r1 = p.run(spark)
     assert r1.step(p.t("silver.cu_{s}")).rows_written == 3
-    p.feed("cu", "2.csv", """\
+    p.feed(
+        "cu",
+        "2.csv",
+        """\
         id,tier,at
         1,silver,2026-11-03 00:00:00
         2,platinum,2026-11-04 00:00:00
         2,gold,2026-10-01 00:00:00
         3,bronze,2026-11-04 00:00:00
-        """)
+        """,
+    )
     r2 = p.run(spark)
     step = r2.step(p.t("silver.cu_{s}"))
     # id 1 unchanged (deduplicated), id 2 changes, id 2's old row is late (quarantined), id 3 new.
-    assert (step.rows_read, step.rows_written, step.rows_quarantined, step.rows_deduplicated) == (4, 2, 1, 1)
+    assert (step.rows_read, step.rows_written, step.rows_quarantined, step.rows_deduplicated) == (
+        4,
+        2,
+        1,
+        1,
+    )
     hist = sorted(
-        (r["id"], r["tier"], str(r["valid_from"])[:10], str(r["valid_to"])[:10] if r["valid_to"] else None,
-         r["is_current"])
+        (
+            r["id"],
+            r["tier"],
+            str(r["valid_from"])[:10],
+            str(r["valid_to"])[:10] if r["valid_to"] else None,
+            r["is_current"],
+        )
         for r in spark.table(p.t("silver.cu_{s}")).collect()
     )
     assert hist == [
@@ -161,7 +189,9 @@ gold:
 """
 
 
-def test_append_is_incremental_pins_hold_and_gold_modes(spark: SparkSession, tmp_path: Path) -> None:
+def test_append_is_incremental_pins_hold_and_gold_modes(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     p = Project(tmp_path, APPEND_AND_GOLD)
     p.feed("ev", "1.csv", "id,n\n1,10\n2,20\n")
     p.run(spark)
@@ -191,7 +221,8 @@ def test_run_is_recorded_in_system_tables(spark: SparkSession, tmp_path: Path) -
     assert run[0]["ended_at"] is not None and run[0]["code_version"].startswith("lakeforge ")
     rows = spark.sql(
         f"SELECT table_name, role, version, rows_in, rows_landed FROM lakeforge.table_versions "
-        f"WHERE run_id = '{result.run_id}' ORDER BY table_name, role").collect()
+        f"WHERE run_id = '{result.run_id}' ORDER BY table_name, role"
+    ).collect()
     got = [(r["table_name"], r["role"], r["version"]) for r in rows]
     assert (p.t("bronze.ev_{s}"), "write", 0) in got
     assert (p.t("bronze.ev_{s}"), "read", 0) in got
@@ -211,6 +242,8 @@ def test_declared_schema_change_needs_add_columns(spark: SparkSession, tmp_path:
     loaded = load_pipeline(p.path)
     failed = execute(build_plan(loaded), spark, loaded.project_root)
     assert failed.error_code == Code.SCHEMA_CHANGED and "['op']" in (failed.error or "")
-    p.path.write_text(p.path.read_text().replace("mode: merge", "mode: merge\n    schema_evolution: add_columns"))
+    p.path.write_text(
+        p.path.read_text().replace("mode: merge", "mode: merge\n    schema_evolution: add_columns")
+    )
     p.run(spark)
     assert dict(spark.table(p.t("silver.st_{s}")).dtypes)["op"] == "string"

@@ -69,8 +69,10 @@ def test_plan_steps_carry_reads_writes_mode_location(tmp_path: Path) -> None:
 
 def test_flagship_example_plans() -> None:
     plan = build_plan(load_pipeline(REPO / "jobs" / "retail" / "pipeline.yml"))
-    assert [s.layer for s in plan.steps] == ["bronze", "bronze", "silver", "silver", "gold", "gold"]
+    assert [s.layer for s in plan.steps] == ["bronze"] * 3 + ["silver"] * 3 + ["gold"] * 3
     assert plan.writes("gold.revenue_by_segment").reads == ("silver.orders", "silver.customers")
+    assert plan.writes("gold.customer_value").reads == ("silver.orders", "silver.customers")
+    assert plan.writes("silver.customers").mode == "scd2"
 
 
 def test_sql_refs_ignore_comments_and_literals() -> None:

@@ -33,8 +33,16 @@ def _tree(node: LineageNode, tree: Tree, max_files: int) -> None:
 @click.command("lineage")
 @click.argument("ref")
 @env_option
-@click.option("--files", "max_files", default=10, show_default=True, help="Raw files to show per bronze version.")
-@click.option("--format", "fmt", type=click.Choice(["tree", "json"]), default="tree", show_default=True)
+@click.option(
+    "--files",
+    "max_files",
+    default=10,
+    show_default=True,
+    help="Raw files to show per bronze version.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["tree", "json"]), default="tree", show_default=True
+)
 def lineage_command(ref: str, env: str, max_files: int, fmt: str) -> None:
     """Show the upstream table versions, runs and raw files behind TABLE[@VERSION]."""
     from lakeforge.steps.versions import resolve_version

@@ -277,9 +277,7 @@ class Profile(Strict):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     warehouse: str = "lakehouse/warehouse"
     metastore: MetastoreSettings = Field(default_factory=MetastoreSettings)
-    jar_bundles: list[JarBundle] = Field(
-        default_factory=lambda: list[JarBundle](["delta", "avro"])
-    )
+    jar_bundles: list[JarBundle] = Field(default_factory=lambda: list[JarBundle](["delta", "avro"]))
     jars_dir: str = ".lakeforge/jars"
     vars: dict[Identifier, str] = Field(default_factory=dict)
 

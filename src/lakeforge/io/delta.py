@@ -66,17 +66,17 @@ def commit_context(spark: SparkSession, metadata: str, txn: Txn | None = None) -
     if txn is not None:
         settings[TXN_APP_CONF] = txn.app_id
         settings[TXN_VERSION_CONF] = str(txn.version)
-    previous = {k: spark.conf.get(k, None) for k in settings}
+    previous: dict[str, str | None] = {k: spark.conf.get(k, None) for k in settings}
     for key, value in settings.items():
         spark.conf.set(key, value)
     try:
         yield
     finally:
-        for key, value in previous.items():
-            if value is None:
+        for key, old in previous.items():
+            if old is None:
                 spark.conf.unset(key)
             else:
-                spark.conf.set(key, value)
+                spark.conf.set(key, old)
 
 
 def table_exists(spark: SparkSession, table: str) -> bool:
@@ -183,13 +183,19 @@ def write_table(
         writer.saveAsTable(table)
     commit = last_commit(spark, table)
     meta_back = dict(commit.meta or {}) if commit is not None else {}
-    if commit is not None and meta_back.get("lakeforge_run_id") == run_id and meta_back.get("txn") == extra.get("txn"):
+    if (
+        commit is not None
+        and meta_back.get("lakeforge_run_id") == run_id
+        and meta_back.get("txn") == extra.get("txn")
+    ):
         return commit
     if txn is not None:
         earlier = find_commit(spark, table, txn=[txn.app_id, txn.version])
         if earlier is not None:
             return earlier
-    raise RunError(Code.STEP_FAILED, f"{table}: the newest Delta commit is not this run's ({run_id})")
+    raise RunError(
+        Code.STEP_FAILED, f"{table}: the newest Delta commit is not this run's ({run_id})"
+    )
 
 
 def merge_into(

@@ -100,14 +100,16 @@ def _read_csv(
     quote = opts.get("quote", '"')
     groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for f in files:
-        names = parse_header(read_first_line(spark, f.path, opts.get("encoding", "utf-8")), sep, quote)
+        names = parse_header(
+            read_first_line(spark, f.path, opts.get("encoding", "utf-8")), sep, quote
+        )
         if not header:
             names = [f"_c{i}" for i in range(len(names))]
         groups[tuple(names)].append(f.path)
     frames = []
-    for names, paths in groups.items():
+    for header_names, paths in groups.items():
         # The header's own names, positionally: exact for this group of files.
-        schema = _ddl({**dict.fromkeys(names, "string"), CORRUPT: "string"})
+        schema = _ddl({**dict.fromkeys(header_names, "string"), CORRUPT: "string"})
         df = spark.read.options(**opts).option("enforceSchema", "true").schema(schema).csv(paths)
         frames.append(_with_meta(df, run_id, batch_id))
     out = frames[0]

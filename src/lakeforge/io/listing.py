@@ -31,7 +31,7 @@ def _hidden(name: str) -> bool:
 
 def _jvm(spark: SparkSession) -> tuple[Any, Any]:
     # Classic (non-Connect) PySpark: the py4j gateway gives Hadoop's FileSystem API.
-    return spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    return spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
 
 
 def list_files(spark: SparkSession, pattern: str) -> list[FileInfo]:

@@ -115,16 +115,52 @@ def record_step(spark: SparkSession, pipeline: str, run_id: str, step: StepResul
     rows: list[tuple[Any, ...]] = []
     for table, version in step.inputs.items():
         rows.append(
-            (run_id, pipeline, step.table, table, "read", version, step.kind)
-            + (None, None, None, None, now)
+            (
+                run_id,
+                pipeline,
+                step.table,
+                table,
+                "read",
+                version,
+                step.kind,
+                None,
+                None,
+                None,
+                None,
+                now,
+            )
         )
     counts = (step.rows_read, step.rows_written, step.rows_quarantined, step.rows_deduplicated)
     if step.version is not None and step.committed:
-        rows.append((run_id, pipeline, step.table, step.table, "write", step.version, step.kind) + counts + (now,))
+        rows.append(
+            (
+                run_id,
+                pipeline,
+                step.table,
+                step.table,
+                "write",
+                step.version,
+                step.kind,
+                *counts,
+                now,
+            )
+        )
     if step.quarantine_version is not None and step.quarantine_committed:
         rows.append(
-            (run_id, pipeline, step.table, f"{step.table}__quarantine", "write", step.quarantine_version, "quarantine")
-            + (step.rows_quarantined, step.rows_quarantined, 0, 0, now)
+            (
+                run_id,
+                pipeline,
+                step.table,
+                f"{step.table}__quarantine",
+                "write",
+                step.quarantine_version,
+                "quarantine",
+                step.rows_quarantined,
+                step.rows_quarantined,
+                0,
+                0,
+                now,
+            )
         )
     _append(spark, TABLE_VERSIONS, rows)
 

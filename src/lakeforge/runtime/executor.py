@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from lakeforge.config.loader import LoadedPipeline
 from lakeforge.errors import Code, LakeforgeError, RunError
-from lakeforge.plan.steps import ConformStep, IngestStep, Plan, Step, TransformStep
 from lakeforge.lineage.system_tables import ensure_system_tables, record_run, record_step
+from lakeforge.plan.steps import ConformStep, IngestStep, Plan, Step, TransformStep
 from lakeforge.results import RunResult, StepResult
 from lakeforge.runtime.faults import fail_point
 from lakeforge.steps.context import StepContext

@@ -122,7 +122,9 @@ def rank_rows(flagged: DataFrame, step: ConformStep) -> DataFrame:
     order += [F.col(c).desc_nulls_last() for c in LINEAGE if c in flagged.columns]
     # A total order, so the same input always keeps the same row.
     order.append(F.xxhash64(*[F.col(cast_name(c)) for c in spec.columns]).desc())
-    window = Window.partitionBy(invalid.alias("_lf_invalid"), *[F.col(cast_name(k)) for k in spec.keys]).orderBy(*order)
+    window = Window.partitionBy(
+        invalid.alias("_lf_invalid"), *[F.col(cast_name(k)) for k in spec.keys]
+    ).orderBy(*order)
     rank = F.row_number().over(window)
     category = (
         F.when(invalid, F.lit("quarantine"))
@@ -149,7 +151,11 @@ def landed_rows(ranked: DataFrame, step: ConformStep, run_id: str) -> DataFrame:
 
 
 def quarantine_rows(
-    ranked: DataFrame, source_columns: list[str], step: ConformStep, source_version: int, run_id: str
+    ranked: DataFrame,
+    source_columns: list[str],
+    step: ConformStep,
+    source_version: int,
+    run_id: str,
 ) -> DataFrame:
     from pyspark.sql import functions as F
 
@@ -236,7 +242,11 @@ def check_schema(spark: SparkSession, step: ConformStep, landed: DataFrame) -> b
         existing = {c: t for c, t in existing.items() if c not in scd2.SCD2_COLUMNS}
     new = [c for c in wanted if c not in existing]
     gone = [c for c in existing if c not in wanted]
-    retyped = [f"{c} ({existing[c]} -> {t})" for c, t in wanted.items() if c in existing and existing[c] != t]
+    retyped = [
+        f"{c} ({existing[c]} -> {t})"
+        for c, t in wanted.items()
+        if c in existing and existing[c] != t
+    ]
     problems = []
     if retyped:
         problems.append(f"retyped columns {retyped}")
@@ -260,7 +270,8 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
     source = step.source_table
     if not table_exists(spark, source):
         raise RunError(
-            Code.STEP_FAILED, f"{step.location}: {step.table}: upstream table {source} does not exist"
+            Code.STEP_FAILED,
+            f"{step.location}: {step.table}: upstream table {source} does not exist",
         )
     version = resolve_version(spark, step.source_ref)
     result.inputs[source] = version
@@ -292,10 +303,7 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
         rows_in = None
     source_columns = [c for c in df.columns if not c.startswith("_lf_") or c in (CORRUPT,)]
     flagged = flag_rows(df, step)
-    if mode == "scd2":
-        ranked = scd2.categorize(spark, flagged, step)
-    else:
-        ranked = rank_rows(flagged, step)
+    ranked = scd2.categorize(spark, flagged, step) if mode == "scd2" else rank_rows(flagged, step)
     counts = count_categories(ranked)
     result.rows_read = rows_in if rows_in is not None else counts.rows
     meta = {"source_versions": {source: version}, "spec_hash": current_hash}
@@ -303,10 +311,17 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
 
     # 1. Quarantine first: a crash after it is repaired by the txn-skipped retry.
     q_mode = "overwrite" if mode == "overwrite" else "append"
-    q_txn = Txn(f"lakeforge:{step.quarantine_table}<-{source}", txn_version) if incremental else None
+    q_txn = (
+        Txn(f"lakeforge:{step.quarantine_table}<-{source}", txn_version) if incremental else None
+    )
     q_commit = write_table(
         quarantine_rows(ranked, source_columns, step, version, ctx.run_id),
-        step.quarantine_table, q_mode, ctx.run_id, step.table, txn=q_txn, metadata=meta,
+        step.quarantine_table,
+        q_mode,
+        ctx.run_id,
+        step.table,
+        txn=q_txn,
+        metadata=meta,
     )
     fail_point(f"conform.after_quarantine:{step.table}")
 
@@ -324,15 +339,23 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
             if mode == "merge" and DELETE in landed.columns:
                 out = landed.where(~landed[DELETE]).drop(DELETE)
             commit = write_table(
-                out, step.table, "overwrite" if mode == "overwrite" else "append",
-                ctx.run_id, step.table, txn=txn, metadata=meta,
-                merge_schema=add_columns, overwrite_schema=add_columns and mode == "overwrite",
+                out,
+                step.table,
+                "overwrite" if mode == "overwrite" else "append",
+                ctx.run_id,
+                step.table,
+                txn=txn,
+                metadata=meta,
+                merge_schema=add_columns,
+                overwrite_schema=add_columns and mode == "overwrite",
             )
 
     _account(result, counts, commit, q_commit, step)
 
 
-def _account(result: StepResult, counts: Counts, commit: Commit, q_commit: Commit, step: ConformStep) -> None:
+def _account(
+    result: StepResult, counts: Counts, commit: Commit, q_commit: Commit, step: ConformStep
+) -> None:
     """Cross-check the independent counts with what the commits report."""
     result.rows_quarantined = q_commit.rows_written
     result.rows_deduplicated = counts.duplicates
@@ -346,7 +369,11 @@ def _account(result: StepResult, counts: Counts, commit: Commit, q_commit: Commi
     result.quarantine_version = q_commit.version
     result.quarantine_committed = q_commit.committed_now
     if (counts.landed, counts.quarantined) != (written, q_commit.rows_written):
-        if step.spec.mode == "merge" and step.spec.delete_when is not None and not metrics.get("numSourceRows"):
+        if (
+            step.spec.mode == "merge"
+            and step.spec.delete_when is not None
+            and not metrics.get("numSourceRows")
+        ):
             return  # first write of a merge table: rows flagged for deletion are not inserted
         raise RunError(
             Code.ROW_ACCOUNTING,
@@ -356,8 +383,13 @@ def _account(result: StepResult, counts: Counts, commit: Commit, q_commit: Commi
 
 
 def _merge(
-    spark: SparkSession, landed: DataFrame, step: ConformStep, run_id: str,
-    txn: Txn | None, meta: dict[str, Any], add_columns: bool,
+    spark: SparkSession,
+    landed: DataFrame,
+    step: ConformStep,
+    run_id: str,
+    txn: Txn | None,
+    meta: dict[str, Any],
+    add_columns: bool,
 ) -> Commit:
     """Upsert by keys. A row older than the table's (by ``sequence_by``) never wins."""
     spec = step.spec
@@ -378,8 +410,16 @@ def _merge(
         return m.whenMatchedUpdate(condition=newer, set=values).whenNotMatchedInsert(values=values)
 
     return merge_into(
-        spark, landed, step.table, on, run_id, step.table, build,
-        txn=txn, metadata=meta, auto_merge_schema=add_columns,
+        spark,
+        landed,
+        step.table,
+        on,
+        run_id,
+        step.table,
+        build,
+        txn=txn,
+        metadata=meta,
+        auto_merge_schema=add_columns,
     )
 
 

@@ -58,7 +58,11 @@ def load_log(spark: SparkSession, table: str) -> dict[str, LogEntry]:
     ).collect()
     return {
         r["path"]: LogEntry(
-            r["path"], int(r["size"]), int(r["mtime_ms"]), int(r["batch_id"]), r["status"],
+            r["path"],
+            int(r["size"]),
+            int(r["mtime_ms"]),
+            int(r["batch_id"]),
+            r["status"],
             None if r["bronze_version"] is None else int(r["bronze_version"]),
         )
         for r in rows
@@ -127,13 +131,19 @@ def _commit_batch(
 ) -> Commit:
     spark = ctx.spark
     if log_pending:
-        append_ingestion_events(spark, _events(step.table, files, batch_id, ctx.run_id, "pending", None))
+        append_ingestion_events(
+            spark, _events(step.table, files, batch_id, ctx.run_id, "pending", None)
+        )
     fail_point(f"ingest.after_log:{step.table}")
     df = read_batch(spark, step.spec.source, files, ctx.run_id, batch_id)
     merge_schema = check_schema(step, spark, df)
     with fail_during(f"ingest.write:{step.table}"):
         commit = write_table(
-            df, step.table, "append", ctx.run_id, step.table,
+            df,
+            step.table,
+            "append",
+            ctx.run_id,
+            step.table,
             merge_schema=merge_schema,
             txn=Txn(f"lakeforge:{step.table}", batch_id),
             metadata={"batch_id": batch_id, "files": len(files)},
@@ -165,29 +175,31 @@ def run_ingest(ctx: StepContext, step: IngestStep, result: StepResult) -> None:
             info = FileInfo(entry.path, entry.size, entry.mtime_ms)
             pending.setdefault(entry.batch_id, []).append(info)
     for batch_id in sorted(pending):
-        commits.append(_commit_batch(ctx, step, sorted(pending[batch_id]), batch_id, log_pending=False))
+        commits.append(
+            _commit_batch(ctx, step, sorted(pending[batch_id]), batch_id, log_pending=False)
+        )
     done = {p for files in pending.values() for p in (f.path for f in files)}
 
     # 2. New files, and files that changed under a known path.
     new: list[FileInfo] = []
     changed: list[str] = []
     for path, info in by_path.items():
-        entry = log.get(path)
+        known = log.get(path)
         if path in done:
             continue
-        if entry is None:
+        if known is None:
             new.append(info)
-        elif (entry.size, entry.mtime_ms) != (info.size, info.mtime_ms):
+        elif (known.size, known.mtime_ms) != (info.size, info.mtime_ms):
             changed.append(path)
             if step.spec.on_changed_file == "reingest":
                 new.append(info)
     if changed and step.spec.on_changed_file == "fail":
-        first = log[changed[0]]
+        was = log[changed[0]]
         now = by_path[changed[0]]
         raise RunError(
             Code.FILE_CHANGED,
             f"{step.location}: {step.table}: {len(changed)} already-ingested file(s) changed, e.g. "
-            f"{changed[0]} (size {first.size} -> {now.size}, mtime {first.mtime_ms} -> {now.mtime_ms}); "
+            f"{changed[0]} (size {was.size} -> {now.size}, mtime {was.mtime_ms} -> {now.mtime_ms}); "
             "set on_changed_file: reingest to load them again",
         )
     if new:

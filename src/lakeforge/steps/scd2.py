@@ -58,7 +58,9 @@ def categorize(spark: SparkSession, flagged: DataFrame, step: ConformStep) -> Da
     seq = F.col(_cast(spec.sequence_by))
     invalid = F.size(REASONS) > 0
     df = flagged.withColumn(ROW_HASH, row_hash(step))
-    newest_first = [F.col(c).desc_nulls_last() for c in (META_INGESTED_AT, META_SOURCE_FILE) if c in df.columns]
+    newest_first = [
+        F.col(c).desc_nulls_last() for c in (META_INGESTED_AT, META_SOURCE_FILE) if c in df.columns
+    ]
     same = Window.partitionBy(invalid, *keys, seq).orderBy(*newest_first, F.col(ROW_HASH))
     df = df.withColumn("_lf_same_rank", F.row_number().over(same))
     in_order = Window.partitionBy(invalid, *keys).orderBy(seq)
@@ -70,7 +72,9 @@ def categorize(spark: SparkSession, flagged: DataFrame, step: ConformStep) -> Da
     if current is not None:
         df = df.join(current, on=[_cast(k) for k in spec.keys], how="left")
     else:
-        df = df.withColumn("_lf_cur_from", F.lit(None).cast(df.schema[_cast(spec.sequence_by)].dataType))
+        df = df.withColumn(
+            "_lf_cur_from", F.lit(None).cast(df.schema[_cast(spec.sequence_by)].dataType)
+        )
         df = df.withColumn("_lf_cur_hash", F.lit(None).cast("string"))
     late = F.col("_lf_cur_from").isNotNull() & (seq <= F.col("_lf_cur_from"))
     first_of_key = F.col("_lf_prev_hash").isNull()
@@ -84,7 +88,9 @@ def categorize(spark: SparkSession, flagged: DataFrame, step: ConformStep) -> Da
         .when(unchanged, F.lit("duplicate"))
         .otherwise(F.lit("land"))
     )
-    reasons = F.when(~invalid & late, F.array(F.lit(f"late_change:{spec.sequence_by}"))).otherwise(F.col(REASONS))
+    reasons = F.when(~invalid & late, F.array(F.lit(f"late_change:{spec.sequence_by}"))).otherwise(
+        F.col(REASONS)
+    )
     return df.withColumn(CATEGORY, category).withColumn(REASONS, reasons)
 
 
@@ -132,7 +138,9 @@ def apply(
     assert spec.sequence_by is not None
     keys = spec.keys
     new = ranked.where(F.col(CATEGORY) == "land")
-    order = Window.partitionBy(*[F.col(_cast(k)) for k in keys]).orderBy(F.col(_cast(spec.sequence_by)))
+    order = Window.partitionBy(*[F.col(_cast(k)) for k in keys]).orderBy(
+        F.col(_cast(spec.sequence_by))
+    )
     rows = new.select(
         *[F.col(_cast(c)).alias(c) for c in spec.columns],
         *[F.col(c) for c in (META_SOURCE_FILE, META_INGESTED_AT) if c in new.columns],
@@ -147,14 +155,23 @@ def apply(
     # Staged MERGE source: inserts carry null merge keys (never match); one closing row
     # per key carries the key and the earliest new valid_from.
     mk = [f"_lf_mk_{k}" for k in keys]
-    inserts = rows.select("*", *[F.lit(None).cast(rows.schema[k].dataType).alias(m) for k, m in zip(keys, mk, strict=True)])
+    inserts = rows.select(
+        "*",
+        *[
+            F.lit(None).cast(rows.schema[k].dataType).alias(m)
+            for k, m in zip(keys, mk, strict=True)
+        ],
+    )
     closers = (
         rows.groupBy(*keys)
         .agg(F.min(VALID_FROM).alias("_lf_close_at"))
         .select(*[F.col(k).alias(m) for k, m in zip(keys, mk, strict=True)], "_lf_close_at")
     )
     staged = inserts.unionByName(closers, allowMissingColumns=True)
-    on = " AND ".join(f"t.`{k}` = s.`{m}`" for k, m in zip(keys, mk, strict=True)) + f" AND t.`{IS_CURRENT}`"
+    on = (
+        " AND ".join(f"t.`{k}` = s.`{m}`" for k, m in zip(keys, mk, strict=True))
+        + f" AND t.`{IS_CURRENT}`"
+    )
     values = {f"`{c}`": f"s.`{c}`" for c in rows.columns}
 
     def build(m: Any) -> Any:
@@ -163,6 +180,14 @@ def apply(
         ).whenNotMatchedInsert(condition=f"s.`{mk[0]}` IS NULL", values=values)
 
     return merge_into(
-        spark, staged, step.table, on, run_id, step.table, build,
-        txn=txn, metadata=meta, auto_merge_schema=add_columns,
+        spark,
+        staged,
+        step.table,
+        on,
+        run_id,
+        step.table,
+        build,
+        txn=txn,
+        metadata=meta,
+        auto_merge_schema=add_columns,
     )

@@ -45,7 +45,8 @@ def _python(ctx: StepContext, step: TransformStep, versions: dict[str, int]) -> 
         func = getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as exc:
         raise RunError(
-            Code.STEP_FAILED, f"{step.location}: {step.table}: cannot load {step.spec.python}: {exc}"
+            Code.STEP_FAILED,
+            f"{step.location}: {step.table}: cannot load {step.spec.python}: {exc}",
         ) from None
     inputs = {t: read_version(ctx.spark, t, v) for t, v in versions.items()}
     out = func(ctx.spark, inputs)
@@ -55,7 +56,7 @@ def _python(ctx: StepContext, step: TransformStep, versions: dict[str, int]) -> 
             f"{step.location}: {step.table}: {step.spec.python} returned {type(out).__name__}, "
             "not a Spark DataFrame",
         )
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 def _last_meta(ctx: StepContext, step: TransformStep) -> dict[str, Any]:
@@ -75,25 +76,27 @@ def run_transform(ctx: StepContext, step: TransformStep, result: StepResult) -> 
         versions[table] = version
         result.inputs[table] = version
         result.rows_read += count_rows(spark, table, version)
-    digest = hashlib.sha256(
-        (step.spec.model_dump_json() + (step.sql or "")).encode()
-    ).hexdigest()[:16]
+    digest = hashlib.sha256((step.spec.model_dump_json() + (step.sql or "")).encode()).hexdigest()[
+        :16
+    ]
     previous = _last_meta(ctx, step)
     if previous.get("source_versions") == versions and previous.get("spec_hash") == digest:
         # Same inputs, same definition: the table already holds this result.
         result.version = latest_version(spark, step.table)
         return
-    if step.sql is not None:
-        df = spark.sql(rewrite_sql(step.sql))
-    else:
-        df = _python(ctx, step, versions)
+    df = spark.sql(rewrite_sql(step.sql)) if step.sql is not None else _python(ctx, step, versions)
     meta: dict[str, Any] = {"source_versions": versions, "spec_hash": digest}
     mode = step.spec.mode
     if mode == "merge" and table_exists(spark, step.table):
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in step.spec.keys)
         values = {f"`{c}`": f"s.`{c}`" for c in df.columns}
         commit = merge_into(
-            spark, df, step.table, on, ctx.run_id, step.table,
+            spark,
+            df,
+            step.table,
+            on,
+            ctx.run_id,
+            step.table,
             lambda m: m.whenMatchedUpdate(set=values).whenNotMatchedInsert(values=values),
             metadata=meta,
         )
@@ -102,8 +105,14 @@ def run_transform(ctx: StepContext, step: TransformStep, result: StepResult) -> 
         if mode == "append":
             txn = Txn(f"lakeforge:{step.table}", 1 + sum(versions.values()))
         commit = write_table(
-            df, step.table, "overwrite" if mode == "overwrite" else "append", ctx.run_id, step.table,
-            overwrite_schema=mode == "overwrite", txn=txn, metadata=meta,
+            df,
+            step.table,
+            "overwrite" if mode == "overwrite" else "append",
+            ctx.run_id,
+            step.table,
+            overwrite_schema=mode == "overwrite",
+            txn=txn,
+            metadata=meta,
         )
     result.version = commit.version
     result.committed = commit.committed_now
