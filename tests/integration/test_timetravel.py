@@ -281,6 +281,13 @@ def test_restore_is_one_audited_commit_with_the_old_content(
     assert not diff_versions(spark, orders, 0, 2, ["order_id", "line"]).has_changes
 
 
+def test_restore_to_the_latest_version_is_a_no_op(spark: SparkSession, orders: str) -> None:
+    commit = restore_table(spark, orders, 1, "noop-run")
+    assert (commit.version, commit.committed_now) == (1, False)
+    assert [h["version"] for h in history(spark, orders)] == [0, 1]
+    assertDataFrameEqual(spark.table(orders), spark.createDataFrame(V1, ORDERS_SCHEMA))
+
+
 def test_restore_to_a_missing_version_or_table_raises_and_commits_nothing(
     spark: SparkSession, orders_ro: str
 ) -> None:

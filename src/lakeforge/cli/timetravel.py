@@ -115,7 +115,7 @@ def _print_diff(d: dict[str, Any]) -> None:
 @click.option("--run-id", default=None, help="Record this run id instead of a new one.")
 @env_option
 def restore(table: str, version: int, run_id: str | None, env: str) -> None:
-    """Restore a table to an earlier version, as one new Delta commit; prints that version.
+    """Restore a table to an earlier version, as one new Delta commit; prints its version.
 
     \b
     lakeforge restore silver.orders --to-version 2
@@ -131,8 +131,10 @@ def restore(table: str, version: int, run_id: str | None, env: str) -> None:
     spark = session_for(env, "lakeforge:restore")
     rid = run_id or new_run_id()
     commit = restore_table(spark, ref.name, version, rid)
-    err_console.print(
-        f"restored {commit.table} to version {version} as new version {commit.version} (run {rid})",
-        markup=False,
-    )
+    if commit.committed_now:
+        note = f"restored {commit.table} to version {version} as new version {commit.version}"
+        note += f" (run {rid})"
+    else:
+        note = f"{commit.table} is already at version {version}: nothing to restore"
+    err_console.print(note, markup=False)
     click.echo(commit.version)

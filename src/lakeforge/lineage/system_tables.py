@@ -1,6 +1,9 @@
 """The system tables: Delta tables in schema ``lakeforge`` that record every run.
 
-``runs``             one row per run (upserted at start and at the end).
+``runs``             a view: the latest event per run of ``run_events`` (one row per run).
+``run_events``       append-only: a ``running`` row when a run starts, its final row at
+                     the end (a killed run stays ``running``). Appends, not a MERGE: two
+                     cheap commits per run instead of two table rewrites.
 ``table_versions``   one row per table a step read or wrote, with the Delta version and
                      the step's row accounting: lineage answers "which runs and inputs
                      produced gold.x version N" by SQL over this table.
@@ -24,13 +27,14 @@ if TYPE_CHECKING:
 
 SCHEMA = "lakeforge"
 RUNS = f"{SCHEMA}.runs"
+RUN_EVENTS = f"{SCHEMA}.run_events"
 TABLE_VERSIONS = f"{SCHEMA}.table_versions"
 INGESTED_FILES = f"{SCHEMA}.ingested_files"
 
 DDL = {
-    RUNS: "run_id STRING NOT NULL, pipeline STRING, env STRING, config_hash STRING, "
+    RUN_EVENTS: "run_id STRING NOT NULL, pipeline STRING, env STRING, config_hash STRING, "
     "code_version STRING, started_at TIMESTAMP, ended_at TIMESTAMP, status STRING, "
-    "error_code STRING, error STRING",
+    "error_code STRING, error STRING, recorded_at TIMESTAMP",
     TABLE_VERSIONS: "run_id STRING NOT NULL, pipeline STRING, step STRING, table_name STRING, "
     "role STRING, version BIGINT, operation STRING, rows_in BIGINT, rows_landed BIGINT, "
     "rows_quarantined BIGINT, rows_deduplicated BIGINT, recorded_at TIMESTAMP",
@@ -63,12 +67,18 @@ def code_version() -> str:
 
 
 def ensure_system_tables(spark: SparkSession) -> None:
-    """Create schema ``lakeforge`` and its tables if missing (idempotent)."""
+    """Create schema ``lakeforge``, its tables and the ``runs`` view if missing (idempotent)."""
     if not spark.catalog.databaseExists(SCHEMA):
         spark.sql(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     for table, columns in DDL.items():
         if not spark.catalog.tableExists(table):
             spark.sql(f"CREATE TABLE IF NOT EXISTS {table} ({columns}) USING DELTA")
+    if not spark.catalog.tableExists(RUNS):
+        spark.sql(
+            f"CREATE VIEW IF NOT EXISTS {RUNS} AS SELECT * EXCEPT (rn) FROM ("
+            f"SELECT *, row_number() OVER (PARTITION BY run_id ORDER BY recorded_at DESC, "
+            f"ended_at DESC NULLS LAST) AS rn FROM {RUN_EVENTS}) WHERE rn = 1"
+        )
 
 
 def _append(spark: SparkSession, table: str, rows: list[tuple[Any, ...]]) -> None:
@@ -83,9 +93,7 @@ def _ts(iso: str) -> datetime | None:
 
 
 def record_run(spark: SparkSession, result: RunResult) -> None:
-    """Upsert the run's row (called when it starts and when it ends)."""
-    from delta.tables import DeltaTable
-
+    """Append the run's current state (called when it starts and when it ends)."""
     row = (
         result.run_id,
         result.pipeline,
@@ -97,16 +105,9 @@ def record_run(spark: SparkSession, result: RunResult) -> None:
         result.status,
         result.error_code,
         result.error,
+        datetime.now(UTC),
     )
-    source = spark.createDataFrame([row], DDL[RUNS].replace(" NOT NULL", ""))
-    (
-        DeltaTable.forName(spark, RUNS)
-        .alias("t")
-        .merge(source.alias("s"), "t.run_id = s.run_id")
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    _append(spark, RUN_EVENTS, [row])
 
 
 def record_step(spark: SparkSession, pipeline: str, run_id: str, step: StepResult) -> None:

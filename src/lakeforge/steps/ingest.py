@@ -69,13 +69,6 @@ def load_log(spark: SparkSession, table: str) -> dict[str, LogEntry]:
     }
 
 
-def max_batch_id(spark: SparkSession, table: str) -> int:
-    row = spark.sql(
-        f"SELECT max(batch_id) AS b FROM {INGESTED_FILES} WHERE table_name = '{table}'"
-    ).first()
-    return int(row["b"]) if row is not None and row["b"] is not None else 0
-
-
 def _events(
     table: str, files: list[FileInfo], batch_id: int, run_id: str, status: str, version: int | None
 ) -> list[tuple[Any, ...]]:
@@ -203,7 +196,8 @@ def run_ingest(ctx: StepContext, step: IngestStep, result: StepResult) -> None:
             "set on_changed_file: reingest to load them again",
         )
     if new:
-        batch_id = max(max_batch_id(spark, step.table), max(pending, default=0)) + 1
+        # Batch ids only grow: past the highest the log ever gave this table.
+        batch_id = max([e.batch_id for e in log.values()] + [0]) + 1
         commits.append(_commit_batch(ctx, step, sorted(new), batch_id, log_pending=True))
 
     result.files = sum(int((c.meta or {}).get("files", 0)) for c in commits)

@@ -1,8 +1,5 @@
-"""Resolve an input reference (``silver.orders``, ``@12``, ``@2026-11-01``) to one version.
-
-Steps pin every input to a concrete Delta version once, before reading, and record it:
-"latest" is never what lineage stores.
-"""
+"""Resolve a step's input reference (``silver.orders``, ``@12``, ``@2026-11-01``) to one
+Delta version, once, before reading it: "latest" is never what lineage stores."""
 
 from __future__ import annotations
 
@@ -11,6 +8,7 @@ from typing import TYPE_CHECKING
 from lakeforge.errors import Code, RunError
 from lakeforge.io.delta import latest_version
 from lakeforge.timetravel.refs import parse_table_ref
+from lakeforge.timetravel.versions import resolve_version as resolve_ref
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -20,26 +18,15 @@ def resolve_version(spark: SparkSession, ref_text: str) -> int:
     """The concrete version ``ref_text`` denotes.
 
     Raises:
-        RunError: the table, version or timestamp does not exist.
+        RunError: the table or the pinned version does not exist.
+        TimeTravelError: a timestamp outside the table's history.
     """
     ref = parse_table_ref(ref_text)
     latest = latest_version(spark, ref.name)
     if latest is None:
         raise RunError(Code.STEP_FAILED, f"table {ref.name} does not exist")
-    if ref.version is not None:
-        if ref.version > latest:
-            raise RunError(
-                Code.VERSION_NOT_FOUND, f"{ref.name} has no version {ref.version} (latest {latest})"
-            )
-        return ref.version
-    if ref.timestamp is not None:
-        row = spark.sql(
-            f"SELECT max(version) AS v FROM (DESCRIBE HISTORY {ref.name}) "
-            f"WHERE timestamp <= CAST('{ref.timestamp}' AS TIMESTAMP)"
-        ).first()
-        if row is None or row["v"] is None:
-            raise RunError(
-                Code.VERSION_NOT_FOUND, f"{ref.name} has no version at or before {ref.timestamp}"
-            )
-        return int(row["v"])
-    return latest
+    if ref.version is not None and ref.version > latest:
+        raise RunError(
+            Code.VERSION_NOT_FOUND, f"{ref.name} has no version {ref.version} (latest {latest})"
+        )
+    return ref.version if ref.version is not None else resolve_ref(spark, ref)

@@ -7,6 +7,7 @@ undone. Its ``userMetadata`` records who asked for it (the run id) and the targe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from lakeforge.errors import Code, TimeTravelError
@@ -30,6 +31,8 @@ def restore_table(spark: SparkSession, table: str, version: int, run_id: str) ->
     Returns:
         The new commit (operation ``RESTORE``). ``rows_written`` is 0: a restore re-adds
         the old version's files and writes no rows; ``metrics`` has Delta's file counts.
+        Restoring the latest version is a no-op (Delta commits nothing): the latest
+        commit comes back with ``committed_now`` False.
 
     Raises:
         TimeTravelError: ``LF-SQL-002`` no such table, ``LF-TT-001`` no such version,
@@ -45,6 +48,12 @@ def restore_table(spark: SparkSession, table: str, version: int, run_id: str) ->
         raise TimeTravelError(
             Code.VERSION_NOT_FOUND, f"{name} has no version {version} (available: {lo}..{hi})"
         )
+    if version == hi:
+        # Delta makes no commit for a restore to the current version; say so rather than
+        # report the missing commit as a failure.
+        latest = last_commit(spark, name)
+        if latest is not None and latest.version == hi:
+            return replace(latest, committed_now=False)
     meta = commit_metadata(run_id, name, operation="restore", restored_to=version)
     try:
         # RESTORE takes no writer options; the session conf is the only way to tag its
