@@ -132,7 +132,6 @@ LINEITEM: tuple[tuple[str, str], ...] = (
     ("l_comment", "string"),
 )
 COLUMNS = tuple(name for name, _ in LINEITEM)
-TYPES = dict(LINEITEM)
 KEYS = ("l_orderkey", "l_linenumber")
 CSV_OPTIONS = {"header": "true", "sep": ","}
 
@@ -553,15 +552,14 @@ def hand_bronze(spark: SparkSession, path: str, run_id: str, batch_id: int = 1) 
     return last_commit(spark, HAND_BRONZE)
 
 
-def hand_silver(spark: SparkSession, run_id: str, dedup: bool) -> Counts:
-    """Conform bronze's newest version into silver + quarantine; returns the row counts."""
+def hand_silver_frames(
+    spark: SparkSession, version: int, run_id: str, dedup: bool
+) -> tuple[DataFrame, DataFrame]:
+    """The rows for silver and for quarantine, from bronze at ``version`` (lazy)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    spark.sql("CREATE SCHEMA IF NOT EXISTS silver")
-    version, _ = last_commit(spark, HAND_BRONZE)
     bronze = spark.read.option("versionAsOf", version).table(HAND_BRONZE)
-
     typed = {name: F.col(name).try_cast(t) for name, t in LINEITEM}
     reasons = [
         F.when(
@@ -582,11 +580,28 @@ def hand_silver(spark: SparkSession, run_id: str, dedup: bool) -> Counts:
         *[typed[name].alias(f"typed_{name}") for name in COLUMNS],
         checks.alias("reasons"),
     )
-
+    valid = F.size("reasons") == 0
+    if dedup:
+        # Rank over (valid, keys), then filter: with the filter below the window instead,
+        # Spark's constraint propagation needs 10-20 s (or the whole heap) to plan these
+        # wide check expressions. Same rows either way.
+        newest_first = Window.partitionBy(valid, *[f"typed_{k}" for k in KEYS]).orderBy(
+            F.col(INGESTED_AT).desc()
+        )
+        ranked = checked.withColumn("_rn", F.row_number().over(newest_first))
+        landing = ranked.where(valid & (F.col("_rn") == 1))
+    else:
+        landing = checked.where(valid)
+    silver = landing.select(
+        *[F.col(f"typed_{name}").alias(name) for name in COLUMNS],
+        SOURCE_FILE,
+        INGESTED_AT,
+        F.lit(run_id).alias(RUN_ID),
+    )
     record = F.coalesce(
         F.col(CORRUPT), F.to_json(F.struct(*COLUMNS), {"ignoreNullFields": "false"})
     )
-    rejected = checked.where(F.size("reasons") > 0).select(
+    quarantine = checked.where(~valid).select(
         record.alias("record"),
         "reasons",
         F.array_join("reasons", "; ").alias("reason"),
@@ -596,29 +611,22 @@ def hand_silver(spark: SparkSession, run_id: str, dedup: bool) -> Counts:
         F.lit(run_id).alias(RUN_ID),
         F.current_timestamp().alias("quarantined_at"),
     )
-    rejected.write.format("delta").mode("overwrite").option(
+    return silver, quarantine
+
+
+def hand_silver(spark: SparkSession, run_id: str, dedup: bool) -> Counts:
+    """Conform bronze's newest version into silver + quarantine; returns the row counts."""
+    spark.sql("CREATE SCHEMA IF NOT EXISTS silver")
+    version, _ = last_commit(spark, HAND_BRONZE)
+    silver, quarantine = hand_silver_frames(spark, version, run_id, dedup)
+    quarantine.write.format("delta").mode("overwrite").option(
         "userMetadata", commit_info(run_id, HAND_QUARANTINE)
     ).saveAsTable(HAND_QUARANTINE)
     _, quarantined = last_commit(spark, HAND_QUARANTINE)
-
-    valid = checked.where(F.size("reasons") == 0).select(
-        *[F.col(f"typed_{name}").alias(name) for name in COLUMNS],
-        SOURCE_FILE,
-        INGESTED_AT,
-        F.lit(run_id).alias(RUN_ID),
-    )
-    if dedup:
-        newest_first = Window.partitionBy(*KEYS).orderBy(F.col(INGESTED_AT).desc())
-        valid = (
-            valid.withColumn("_rn", F.row_number().over(newest_first))
-            .where(F.col("_rn") == 1)
-            .drop("_rn")
-        )
-    valid.write.format("delta").mode("overwrite").option(
+    silver.write.format("delta").mode("overwrite").option(
         "userMetadata", commit_info(run_id, HAND_SILVER)
     ).saveAsTable(HAND_SILVER)
     _, landed = last_commit(spark, HAND_SILVER)
-
     # Rows in: Delta answers count(*) from the version's file statistics (no data scan).
     rows_in = scalar(spark.sql(f"SELECT count(*) FROM {HAND_BRONZE} VERSION AS OF {version}"))
     duplicates = rows_in - landed - quarantined

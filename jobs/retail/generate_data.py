@@ -206,6 +206,10 @@ def generate(
         truth.lines_rows = len(line_rows)
         truth.lines_invalid = 1
         truths.append(truth)
+        # The malformed line's order id is taken whether or not the day is written, so
+        # a day's files are the same whichever days are asked for.
+        next_order += 1
+        malformed_id = next_order
 
         if not write:
             continue
@@ -219,8 +223,7 @@ def generate(
             w.writerow(header)
             w.writerows(order_rows)
             # A truncated line with a broken quote: the kind of row that arrives malformed.
-            f.write(f'{next_order + 1},17,"{stamp} 10:00:00,completed\n')
-        next_order += 1
+            f.write(f'{malformed_id},17,"{stamp} 10:00:00,completed\n')
         with (out / "order_lines" / f"lines_{stamp}.csv").open("w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["order_id", "line_no", "sku", "qty", "unit_price"])

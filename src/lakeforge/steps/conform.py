@@ -119,7 +119,12 @@ def rank_rows(flagged: DataFrame, step: ConformStep) -> DataFrame:
     order: list[Column] = []
     if spec.sequence_by:
         order.append(F.col(cast_name(spec.sequence_by)).desc_nulls_last())
-    order += [F.col(c).desc_nulls_last() for c in LINEAGE if c in flagged.columns]
+    # Then the newest ingestion, then the file name: a later delivery wins a tie.
+    order += [
+        F.col(c).desc_nulls_last()
+        for c in (META_INGESTED_AT, META_SOURCE_FILE)
+        if c in flagged.columns
+    ]
     # A total order, so the same input always keeps the same row.
     order.append(F.xxhash64(*[F.col(cast_name(c)) for c in spec.columns]).desc())
     window = Window.partitionBy(
@@ -132,6 +137,15 @@ def rank_rows(flagged: DataFrame, step: ConformStep) -> DataFrame:
         .otherwise(F.lit("land"))
     )
     return flagged.withColumn(CATEGORY, category)
+
+
+def rank_free(flagged: DataFrame) -> DataFrame:
+    """Categories without the per-key window: enough to select the quarantined rows."""
+    from pyspark.sql import functions as F
+
+    return flagged.withColumn(
+        CATEGORY, F.when(F.size(REASONS) > 0, F.lit("quarantine")).otherwise(F.lit("land"))
+    )
 
 
 def landed_rows(ranked: DataFrame, step: ConformStep, run_id: str) -> DataFrame:
@@ -314,8 +328,11 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
     q_txn = (
         Txn(f"lakeforge:{step.quarantine_table}<-{source}", txn_version) if incremental else None
     )
+    # Quarantine does not depend on the per-key ranking (except scd2's late changes), so it
+    # is written from the flagged rows: one scan and cast, no shuffle.
+    q_source = ranked if mode == "scd2" else rank_free(flagged)
     q_commit = write_table(
-        quarantine_rows(ranked, source_columns, step, version, ctx.run_id),
+        quarantine_rows(q_source, source_columns, step, version, ctx.run_id),
         step.quarantine_table,
         q_mode,
         ctx.run_id,
