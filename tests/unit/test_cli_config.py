@@ -116,5 +116,16 @@ def test_submit_args_carry_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_help_lists_commands() -> None:
     code, out = invoke("--help")
     assert code == 0
-    for command in ("validate", "plan", "run", "sql", "history", "jars", "submit-args"):
+    for command in (
+        "validate",
+        "plan",
+        "run",
+        "sql",
+        "history",
+        "jars",
+        "submit-args",
+        "diff",
+        "restore",
+        "lineage",
+    ):
         assert command in out
