@@ -138,7 +138,8 @@ def test_second_run_makes_new_versions(spark: SparkSession, tmp_path: Path) -> N
     write_csv(tmp_path / "raw" / "orders" / "day1.csv", ORDERS[:3])
     loaded = load_pipeline(path)
     first = execute(build_plan(loaded), spark, loaded.project_root)
-    write_csv(tmp_path / "raw" / "orders" / "day1.csv", [ORDERS[0], ORDERS[6]])
+    # A new file (rewriting day1.csv in place would be a changed file: LF-RUN-004).
+    write_csv(tmp_path / "raw" / "orders" / "day2.csv", [ORDERS[0], ORDERS[6]])
     second = execute(build_plan(loaded), spark, loaded.project_root)
     assert first.ok and second.ok
     assert [st.version for st in second.steps] == [1, 1, 1]
@@ -147,7 +148,9 @@ def test_second_run_makes_new_versions(spark: SparkSession, tmp_path: Path) -> N
     assert (
         spark.sql(f"SELECT COUNT(*) AS n FROM silver.orders_{s} VERSION AS OF 0").first()["n"] == 2
     )  # type: ignore[index]
-    # bronze is append-only: the second file's row joins the first two in silver v1.
+    # Only the new file was ingested; the overwrite silver rebuilds from all of bronze.
+    assert second.steps[0].rows_written == 1
+    assert spark.table(f"bronze.orders_{s}").count() == 3
     assert spark.table(f"silver.orders_{s}").count() == 3
 
 
