@@ -91,31 +91,22 @@ def generate(
 
         # customers: snapshot on day 1, then changes only.
         cust_rows: list[list[str]] = []
-        if d == 1:
-            for _ in range(60):
-                cid, next_customer = next_customer, next_customer + 1
-                customers[cid] = [
-                    f"{rng.choice(FIRST)} {rng.choice(LAST)}",
-                    rng.choice(SEGMENTS),
-                    rng.choice(COUNTRIES),
-                ]
-                cust_rows.append([str(cid), *customers[cid], _ts(day, rng).isoformat(sep=" ")])
-            truth.customers_changes = 60
-        else:
-            for _ in range(3):
-                cid, next_customer = next_customer, next_customer + 1
-                customers[cid] = [
-                    f"{rng.choice(FIRST)} {rng.choice(LAST)}",
-                    rng.choice(SEGMENTS),
-                    rng.choice(COUNTRIES),
-                ]
-                cust_rows.append([str(cid), *customers[cid], _ts(day, rng).isoformat(sep=" ")])
+        for _ in range(60 if d == 1 else 3):  # a snapshot on day 1, new customers later
+            cid, next_customer = next_customer, next_customer + 1
+            customers[cid] = [
+                f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+                rng.choice(SEGMENTS),
+                rng.choice(COUNTRIES),
+            ]
+            cust_rows.append([str(cid), *customers[cid], _ts(day, rng).isoformat(sep=" ")])
+        truth.customers_changes = len(cust_rows)
+        if d > 1:
             for cid in rng.sample(sorted(customers), 4):
                 name, segment, _country = customers[cid]
                 segment = rng.choice([s for s in SEGMENTS if s != segment])
                 customers[cid] = [name, segment, rng.choice(COUNTRIES)]
                 cust_rows.append([str(cid), *customers[cid], _ts(day, rng).isoformat(sep=" ")])
-            truth.customers_changes = 7
+            truth.customers_changes += 4
             same = rng.choice(sorted(set(customers) - {int(r[0]) for r in cust_rows}))
             cust_rows.append([str(same), *customers[same], _ts(day, rng).isoformat(sep=" ")])
             truth.customers_unchanged = 1
