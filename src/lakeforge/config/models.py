@@ -175,6 +175,11 @@ class SilverTable(Strict):
     )
     scd2: Scd2Spec | None = None
     schema_evolution: Evolution = "fail"
+    verify_counts: bool = Field(
+        default=False,
+        description="also count landed / quarantined / deduplicated rows in a separate pass "
+        "over the input and check them against the commits (costs one more read and shuffle)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SilverTable:
