@@ -26,13 +26,20 @@ def plan(path: str | Path, env: str = DEFAULT_ENV) -> Plan:
     return build_plan(load_pipeline(path, env))
 
 
-def run(path: str | Path, env: str = DEFAULT_ENV, spark: SparkSession | None = None) -> RunResult:
+def run(
+    path: str | Path,
+    env: str = DEFAULT_ENV,
+    spark: SparkSession | None = None,
+    data_env: str | None = None,
+) -> RunResult:
     """Run a pipeline end to end and return its result (check ``result.ok``).
 
     Args:
         path: the pipeline YAML.
         env: the profile in ``conf/``.
         spark: an existing Delta-enabled session to use (default: start the profile's).
+        data_env: data environment (``training`` / ``serving``) for environment-bound
+            expectations; others are skipped.
 
     Raises:
         ConfigError, PlanError, RuntimeSetupError: before any step runs. Step failures do
@@ -40,4 +47,4 @@ def run(path: str | Path, env: str = DEFAULT_ENV, spark: SparkSession | None = N
     """
     from lakeforge.runtime.executor import run_pipeline
 
-    return run_pipeline(load_pipeline(path, env), spark=spark)
+    return run_pipeline(load_pipeline(path, env), spark=spark, data_env=data_env)

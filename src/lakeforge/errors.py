@@ -23,6 +23,7 @@ class Code:
     UNRESOLVED_VARIABLE = "LF-CFG-007"
     FILE_NOT_FOUND = "LF-CFG-008"
     PROFILE_NOT_FOUND = "LF-CFG-009"
+    BAD_EXPECTATION = "LF-CFG-010"
 
     CYCLE = "LF-PLAN-001"
 
@@ -37,6 +38,7 @@ class Code:
     FILE_CHANGED = "LF-RUN-004"
     SCHEMA_CHANGED = "LF-RUN-005"
     INCREMENTAL_UNAVAILABLE = "LF-RUN-006"
+    EXPECTATION_FAILED = "LF-RUN-007"  # an expectation with action fail did not hold
 
     SQL_FAILED = "LF-SQL-001"
     TABLE_NOT_FOUND = "LF-SQL-002"

@@ -18,6 +18,10 @@ class StepResult:
     rows_written: int = 0
     rows_quarantined: int = 0
     rows_deduplicated: int = 0
+    rows_dropped: int = 0  # removed by expectations with action drop (counted, not written)
+    expectations: int = 0  # expectations evaluated by this step
+    expectations_failed: int = 0  # of which did not hold (any action)
+    quality_report: str | None = None  # the step's HTML report, when it has expectations
     version: int | None = None  # the table's version after the step (new or unchanged)
     committed: bool = False  # True when this step made a new Delta version
     quarantine_version: int | None = None
@@ -34,10 +38,12 @@ class StepResult:
 
     @property
     def balanced(self) -> bool:
-        """rows in = landed + quarantined + deduplicated (for ingest and conform steps)."""
+        """rows in = landed + quarantined + dropped + deduplicated (ingest and conform)."""
         if not self.accounted:
             return True
-        return self.rows_read == self.rows_written + self.rows_quarantined + self.rows_deduplicated
+        return self.rows_read == (
+            self.rows_written + self.rows_quarantined + self.rows_dropped + self.rows_deduplicated
+        )
 
 
 @dataclass

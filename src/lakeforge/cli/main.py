@@ -20,6 +20,7 @@ from lakeforge.cli.output import (
     console,
     err_console,
     print_error_lines,
+    quality_lines,
     rows_table,
     step_line,
     summary_table,
@@ -137,14 +138,24 @@ def plan(file: Path, env: str, fmt: str) -> None:
     default=None,
     help="Also write the run result as JSON to this file.",
 )
-def run(file: Path, env: str, run_id: str | None, json_result: Path | None) -> None:
+@click.option(
+    "--data-env",
+    default=None,
+    help="Data environment (e.g. training, serving): expectations bound to other "
+    "environments are skipped.",
+)
+def run(
+    file: Path, env: str, run_id: str | None, json_result: Path | None, data_env: str | None
+) -> None:
     """Run a pipeline: ingest to bronze, conform to silver, build gold."""
     from lakeforge.config.loader import load_pipeline
     from lakeforge.plan.builder import build_plan
+    from lakeforge.quality.resolve import check_data_env
     from lakeforge.runtime.executor import execute
     from lakeforge.runtime.session import build_session
 
     loaded = load_pipeline(file, env)  # config errors before any JVM starts
+    check_data_env(loaded, data_env)
     the_plan = build_plan(loaded)
     err_console.print(f"lakeforge: starting Spark for '{the_plan.pipeline}' (env {env})")
     spark = build_session(loaded.profile, loaded.project_root, f"lakeforge:{the_plan.pipeline}")
@@ -154,9 +165,12 @@ def run(file: Path, env: str, run_id: str | None, json_result: Path | None) -> N
         loaded.project_root,
         run_id=run_id,
         on_step=lambda s: err_console.print(step_line(s)),
+        data_env=data_env,
     )
     console.print(summary_table(result))
     console.print(accounting_line(result))
+    for line in quality_lines(result):
+        console.print(line)
     if json_result is not None:
         json_result.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     if not result.ok:

@@ -35,6 +35,11 @@ def step_line(step: StepResult) -> str:
     extra = ""
     if step.kind == "conform":
         extra = f", {step.rows_quarantined} quarantined, {step.rows_deduplicated} deduplicated"
+        if step.rows_dropped:
+            extra += f", {step.rows_dropped} dropped"
+        if step.expectations:
+            extra += f", expectations {step.expectations - step.expectations_failed}/"
+            extra += f"{step.expectations} held"
     elif step.kind == "ingest":
         extra = f" from {step.files} new file(s)"
     return (
@@ -58,6 +63,7 @@ def summary_table(result: RunResult) -> Table:
         ("rows in", "right"),
         ("landed", "right"),
         ("quarantined", "right"),
+        ("dropped", "right"),
         ("deduplicated", "right"),
         ("version", "right"),
         ("seconds", "right"),
@@ -74,6 +80,7 @@ def summary_table(result: RunResult) -> Table:
             str(s.rows_read) if done else "-",
             str(s.rows_written) if done else "-",
             str(s.rows_quarantined) if done else "-",
+            str(s.rows_dropped) if done else "-",
             str(s.rows_deduplicated) if done else "-",
             version_text(s),
             f"{s.seconds:.1f}",
@@ -87,12 +94,27 @@ def accounting_line(result: RunResult) -> str:
     landed = sum(s.rows_written for s in done)
     quarantined = sum(s.rows_quarantined for s in done)
     deduplicated = sum(s.rows_deduplicated for s in done)
+    dropped = sum(s.rows_dropped for s in done)
     ok = all(s.balanced for s in done)
     mark = "[green]ok[/]" if ok else "[red]VIOLATED[/]"
     return (
         f"row accounting (ingest + conform steps): rows in {rows_in} = landed {landed} "
-        f"+ quarantined {quarantined} + deduplicated {deduplicated}: {mark}"
+        f"+ quarantined {quarantined} + dropped {dropped} + deduplicated {deduplicated}: {mark}"
     )
+
+
+def quality_lines(result: RunResult) -> list[str]:
+    """One line per step with expectations: how many held, and where the report is."""
+    out = []
+    for s in result.steps:
+        if s.expectations:
+            held = s.expectations - s.expectations_failed
+            colour = "green" if not s.expectations_failed else "yellow"
+            out.append(
+                f"  {s.table}: [{colour}]{held}/{s.expectations} expectations held[/]"
+                + (f" - report {escape(s.quality_report)}" if s.quality_report else "")
+            )
+    return out
 
 
 def rows_table(columns: list[str], rows: list[tuple[Any, ...]], title: str | None = None) -> Table:

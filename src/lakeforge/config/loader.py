@@ -22,6 +22,8 @@ from lakeforge.config.models import LAYERS, Pipeline, Profile
 from lakeforge.config.references import sql_table_refs
 from lakeforge.config.yaml_source import KeyPath, YamlDocument, load_yaml
 from lakeforge.errors import Code, ConfigError, ConfigIssue
+from lakeforge.quality.resolve import resolve_expectations
+from lakeforge.quality.spec import Expectation
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -43,6 +45,8 @@ class LoadedPipeline:
     profile_file: Path | None
     config_hash: str
     gold_sql: Mapping[str, str]
+    # silver.<name> -> its expectations (suite files expanded), in declaration order
+    expectations: Mapping[str, tuple[Expectation, ...]] = field(default_factory=dict)
 
     def line_of(self, *path: str | int) -> int:
         return self.doc.line_of(tuple(path))
@@ -230,9 +234,11 @@ def load_pipeline(
     data = interpolate_tree(raw, variables, err, environ)
     pipeline = _validate(Pipeline, data, doc, issues)
     gold_sql: dict[str, str] = {}
+    expectations: dict[str, tuple[Expectation, ...]] = {}
     if pipeline is not None:
         gold_sql = _read_sql_files(pipeline, file, doc, issues)
         issues.extend(check_references(pipeline, gold_sql, doc))
+        expectations = resolve_expectations(pipeline, file, doc, issues, display_path)
     if issues or pipeline is None:
         raise ConfigError(issues)
 
@@ -242,6 +248,8 @@ def load_pipeline(
         digest.update(profile_file.read_bytes())
     for name in sorted(gold_sql):
         digest.update(name.encode() + b"\0" + gold_sql[name].encode())
+    for name in sorted(expectations):  # suite files are part of the config
+        digest.update(repr(expectations[name]).encode())
     return LoadedPipeline(
         pipeline=pipeline,
         profile=profile,
@@ -253,6 +261,7 @@ def load_pipeline(
         profile_file=profile_file,
         config_hash=digest.hexdigest()[:16],
         gold_sql=gold_sql,
+        expectations=expectations,
     )
 
 

@@ -153,6 +153,56 @@ class Scd2Spec(Strict):
     )
 
 
+Action = Literal["warn", "drop", "quarantine", "fail"]
+
+
+class ExpectationItem(Strict):
+    """One entry of a table's ``expectations:`` list, in one of three shapes::
+
+        - expect_column_values_to_be_between: {column: amount, min_value: 0}
+          action: quarantine            # warn (default) | drop | quarantine | fail
+          name: amount_not_negative     # default: the type and column
+          environments: [training]      # default: every environment
+        - {type: expect_column_values_to_not_be_null, kwargs: {column: id}}
+        - suite: quality/orders.json    # a Great Expectations 1.x suite file
+          action: warn                  # for its entries without meta.lakeforge.action
+
+    Types and kwargs are checked against lakeforge's registry after parsing (the loader
+    knows file and line); here only the shape is.
+    """
+
+    type: str | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    suite: str | None = Field(default=None, description="path relative to the pipeline file")
+    action: Action | None = None
+    name: Identifier | None = None
+    environments: list[Identifier] = Field(default_factory=list)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        types = [k for k in value if isinstance(k, str) and k.startswith("expect_")]
+        if len(types) > 1:
+            raise ValueError(f"one expectation per list item (found {', '.join(types)})")
+        if types:
+            rest = {k: v for k, v in value.items() if k != types[0]}
+            if "type" in rest or "kwargs" in rest:
+                raise ValueError("give `expect_...: {kwargs}` or `type:` + `kwargs:`, not both")
+            return {**rest, "type": types[0], "kwargs": value[types[0]] or {}}
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ExpectationItem:
+        if (self.type is None) == (self.suite is None):
+            raise ValueError("an expectation item is `expect_<type>: {kwargs}` or `suite: path`")
+        if self.suite is not None and (self.kwargs or self.name or self.meta):
+            raise ValueError("a suite item takes only suite, action and environments")
+        return self
+
+
 class SilverTable(Strict):
     """A conformed table: declared schema enforced; rows that fail go to quarantine."""
 
@@ -175,6 +225,10 @@ class SilverTable(Strict):
     )
     scd2: Scd2Spec | None = None
     schema_evolution: Evolution = "fail"
+    expectations: list[ExpectationItem] = Field(
+        default_factory=list,
+        description="data quality checks on the conformed rows, each with an action",
+    )
     verify_counts: bool = Field(
         default=False,
         description="also count landed / quarantined / deduplicated rows in a separate pass "

@@ -30,6 +30,7 @@ RUNS = f"{SCHEMA}.runs"
 RUN_EVENTS = f"{SCHEMA}.run_events"
 TABLE_VERSIONS = f"{SCHEMA}.table_versions"
 INGESTED_FILES = f"{SCHEMA}.ingested_files"
+QUALITY_RESULTS = f"{SCHEMA}.quality_results"
 
 DDL = {
     RUN_EVENTS: "run_id STRING NOT NULL, pipeline STRING, env STRING, config_hash STRING, "
@@ -37,10 +38,16 @@ DDL = {
     "error_code STRING, error STRING, recorded_at TIMESTAMP",
     TABLE_VERSIONS: "run_id STRING NOT NULL, pipeline STRING, step STRING, table_name STRING, "
     "role STRING, version BIGINT, operation STRING, rows_in BIGINT, rows_landed BIGINT, "
-    "rows_quarantined BIGINT, rows_deduplicated BIGINT, recorded_at TIMESTAMP",
+    "rows_quarantined BIGINT, rows_deduplicated BIGINT, recorded_at TIMESTAMP, "
+    "rows_dropped BIGINT",
     INGESTED_FILES: "table_name STRING NOT NULL, path STRING NOT NULL, size BIGINT, "
     "modification_time TIMESTAMP, batch_id BIGINT, run_id STRING, status STRING, "
     "bronze_version BIGINT, recorded_at TIMESTAMP",
+    QUALITY_RESULTS: "run_id STRING NOT NULL, pipeline STRING, table_name STRING, "
+    "table_version BIGINT, suite STRING, expectation STRING, expectation_type STRING, "
+    "kwargs STRING, action STRING, level STRING, environment STRING, success BOOLEAN, "
+    "element_count BIGINT, unexpected_count BIGINT, unexpected_percent DOUBLE, "
+    "observed_value STRING, sample ARRAY<STRING>, exception STRING, recorded_at TIMESTAMP",
 }
 
 
@@ -73,6 +80,12 @@ def ensure_system_tables(spark: SparkSession) -> None:
     for table, columns in DDL.items():
         if not spark.catalog.tableExists(table):
             spark.sql(f"CREATE TABLE IF NOT EXISTS {table} ({columns}) USING DELTA")
+            continue
+        # Tables made by an older lakeforge: add the columns this one appends (at the end).
+        have = {f.name for f in spark.table(table).schema.fields}
+        missing = [c.strip() for c in columns.split(", ") if c.split()[0] not in have]
+        if missing:
+            spark.sql(f"ALTER TABLE {table} ADD COLUMNS ({', '.join(missing)})")
     if not spark.catalog.tableExists(RUNS):
         spark.sql(
             f"CREATE VIEW IF NOT EXISTS {RUNS} AS SELECT * EXCEPT (rn) FROM ("
@@ -129,6 +142,7 @@ def record_step(spark: SparkSession, pipeline: str, run_id: str, step: StepResul
                 None,
                 None,
                 now,
+                None,
             )
         )
     counts = (step.rows_read, step.rows_written, step.rows_quarantined, step.rows_deduplicated)
@@ -144,6 +158,7 @@ def record_step(spark: SparkSession, pipeline: str, run_id: str, step: StepResul
                 step.kind,
                 *counts,
                 now,
+                step.rows_dropped,
             )
         )
     if step.quarantine_version is not None and step.quarantine_committed:
@@ -161,9 +176,15 @@ def record_step(spark: SparkSession, pipeline: str, run_id: str, step: StepResul
                 0,
                 0,
                 now,
+                0,
             )
         )
     _append(spark, TABLE_VERSIONS, rows)
+
+
+def append_quality_results(spark: SparkSession, rows: list[tuple[Any, ...]]) -> None:
+    """Append expectation results (see :data:`DDL` for the column order)."""
+    _append(spark, QUALITY_RESULTS, rows)
 
 
 def append_ingestion_events(spark: SparkSession, rows: list[tuple[Any, ...]]) -> None:

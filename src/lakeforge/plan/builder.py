@@ -36,6 +36,7 @@ def build_plan(loaded: LoadedPipeline) -> Plan:
             source_ref=ref,
             spec=s,
             location=SourceLocation(file, loaded.line_of("silver", name)),
+            expectations=tuple(loaded.expectations.get(table, ())),
         )
     for name, g in p.gold.items():
         table = f"gold.{name}"

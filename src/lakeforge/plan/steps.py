@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lakeforge.config.models import BronzeTable, GoldTable, SilverTable
+from lakeforge.quality.spec import Expectation
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class ConformStep:
     source_ref: str  # source_table, possibly pinned: bronze.orders@12
     spec: SilverTable = field(repr=False, compare=False)
     location: SourceLocation
+    expectations: tuple[Expectation, ...] = ()
     kind: str = "conform"
     layer: str = "silver"
 

@@ -55,6 +55,7 @@ def execute(
     project_root: Path,
     run_id: str | None = None,
     on_step: Callable[[StepResult], None] | None = None,
+    data_env: str | None = None,
 ) -> RunResult:
     """Run every step of ``plan`` in order on ``spark``.
 
@@ -64,6 +65,8 @@ def execute(
         project_root: base of relative source paths.
         run_id: reuse an id (default: a new one).
         on_step: called after each step finishes (progress display).
+        data_env: the data environment (e.g. ``training`` / ``serving``): expectations bound
+            to other environments are skipped.
 
     Returns:
         The run's result; ``status`` is ``failed`` if any step failed (never raises for a step).
@@ -84,7 +87,13 @@ def execute(
     ensure_system_tables(spark)
     record_run(spark, result)
     ctx = StepContext(
-        spark=spark, run_id=rid, project_root=project_root, pipeline_dir=Path(plan.directory)
+        spark=spark,
+        run_id=rid,
+        project_root=project_root,
+        pipeline_dir=Path(plan.directory),
+        pipeline=plan.pipeline,
+        data_env=data_env,
+        reports_dir=reports_dir(project_root),
     )
     failed = False
     for step, step_result in zip(plan.steps, result.steps, strict=True):
@@ -99,6 +108,7 @@ def execute(
                     Code.ROW_ACCOUNTING,
                     f"{step.location}: {step.table}: rows in {step_result.rows_read} != landed "
                     f"{step_result.rows_written} + quarantined {step_result.rows_quarantined} "
+                    f"+ dropped {step_result.rows_dropped} "
                     f"+ deduplicated {step_result.rows_deduplicated}",
                 )
             step_result.status = "ok"
@@ -126,18 +136,28 @@ def execute(
     return result
 
 
+def reports_dir(project_root: Path) -> Path:
+    """Expectation reports: ``reports/quality/<run id>/`` under the project (git-ignored)."""
+    return project_root / "reports" / "quality"
+
+
 def run_pipeline(
     loaded: LoadedPipeline,
     spark: SparkSession | None = None,
     run_id: str | None = None,
     on_step: Callable[[StepResult], None] | None = None,
+    data_env: str | None = None,
 ) -> RunResult:
     """Plan and execute ``loaded``; starts the profile's session unless one is given."""
     from lakeforge.plan.builder import build_plan
+    from lakeforge.quality.resolve import check_data_env
     from lakeforge.runtime.session import build_session
 
+    check_data_env(loaded, data_env)
     plan = build_plan(loaded)
     session = spark or build_session(
         loaded.profile, loaded.project_root, f"lakeforge:{plan.pipeline}"
     )
-    return execute(plan, session, loaded.project_root, run_id=run_id, on_step=on_step)
+    return execute(
+        plan, session, loaded.project_root, run_id=run_id, on_step=on_step, data_env=data_env
+    )

@@ -22,7 +22,7 @@ them and a rerun neither loses nor duplicates rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import Code, RunError
@@ -40,6 +40,14 @@ from lakeforge.io.delta import (
 )
 from lakeforge.io.files import CORRUPT, META_INGESTED_AT, META_RUN_ID, META_SOURCE_FILE
 from lakeforge.plan.steps import ConformStep
+from lakeforge.quality.evaluate import (
+    DROP,
+    ExpectationResult,
+    RowOutcome,
+    evaluate_rows,
+    evaluate_table,
+)
+from lakeforge.quality.spec import Expectation
 from lakeforge.results import StepResult
 from lakeforge.runtime.faults import fail_during, fail_point
 from lakeforge.steps import scd2
@@ -243,7 +251,92 @@ def spec_hash(step: ConformStep) -> str:
     """Identifies the step's definition: a changed definition must rebuild, not skip."""
     import hashlib
 
-    return hashlib.sha256(step.spec.model_dump_json(by_alias=True).encode()).hexdigest()[:16]
+    text = step.spec.model_dump_json(by_alias=True) + repr(step.expectations)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Quality:
+    """The step's expectations: which apply, their results, and recording them."""
+
+    ctx: StepContext
+    step: ConformStep
+    row_level: list[Expectation]
+    table_level: list[Expectation]
+    rows: RowOutcome | None = None
+    results: list[ExpectationResult] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, ctx: StepContext, step: ConformStep) -> Quality:
+        active = [e for e in step.expectations if e.applies(ctx.data_env)]
+        return cls(
+            ctx,
+            step,
+            [e for e in active if e.level == "row"],
+            [e for e in active if e.level == "table"],
+        )
+
+    @property
+    def dropped(self) -> int:
+        return self.rows.dropped if self.rows else 0
+
+    def all_results(self) -> list[ExpectationResult]:
+        return (self.rows.results if self.rows else []) + self.results
+
+    def stop_if_failed(self, result: StepResult) -> None:
+        """Action ``fail``: record the results, then stop before any commit."""
+        blocking = [r for r in self.all_results() if r.blocks]
+        if not blocking:
+            return
+        self.record(result, None)
+        what = "; ".join(_describe(r) for r in blocking)
+        raise RunError(
+            Code.EXPECTATION_FAILED,
+            f"{self.step.location}: {self.step.table}: expectation(s) with action fail did "
+            f"not hold, nothing committed: {what}",
+        )
+
+    def record(self, result: StepResult, version: int | None) -> None:
+        """Persist to ``lakeforge.quality_results`` and write the HTML report."""
+        results = self.all_results()
+        if not results:
+            return
+        from lakeforge.lineage.system_tables import append_quality_results
+        from lakeforge.quality.report import result_rows, suite_result, write_report
+
+        ctx, table = self.ctx, self.step.table
+        result.expectations = len(results)
+        result.expectations_failed = sum(1 for r in results if not r.success)
+        append_quality_results(
+            ctx.spark, result_rows(ctx.pipeline, ctx.run_id, table, version, results, ctx.data_env)
+        )
+        if ctx.reports_dir is not None:
+            rows = self.rows
+            suite = suite_result(
+                table,
+                ctx.run_id,
+                version,
+                results,
+                ctx.data_env,
+                {
+                    "rows_evaluated": rows.rows if rows else None,
+                    "rows_quarantined": rows.quarantined if rows else None,
+                    "rows_dropped": rows.dropped if rows else None,
+                },
+            )
+            result.quality_report = str(write_report(ctx.reports_dir, ctx.run_id, table, suite))
+
+
+def _describe(r: ExpectationResult) -> str:
+    e = r.expectation
+    if r.exception is not None:
+        return f"{e.name} ({e.origin}) raised: {r.exception}"
+    if r.unexpected_count is not None and r.unexpected_percent is not None:
+        return (
+            f"{e.name} ({e.origin}): {r.unexpected_count} of {r.element_count} rows unexpected "
+            f"({r.unexpected_percent:.2f}%), e.g. {list(r.sample)}"
+        )
+    return f"{e.name} ({e.origin}): observed {r.observed_value}"
 
 
 def check_schema(spark: SparkSession, step: ConformStep, landed: DataFrame) -> bool:
@@ -321,7 +414,18 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
         rows_in = None
     source_columns = [c for c in df.columns if not c.startswith("_lf_") or c in (CORRUPT,)]
     flagged = flag_rows(df, step)
+    quality = Quality.start(ctx, step)
+    if quality.row_level:
+        # One job counts every row-level expectation; its columns then drive the writes.
+        quality.rows = evaluate_rows(flagged, quality.row_level, list(step.spec.columns), cast_name)
+        flagged = quality.rows.frame.where(~quality.rows.frame[DROP])
     ranked = scd2.categorize(spark, flagged, step) if mode == "scd2" else rank_rows(flagged, step)
+    if quality.table_level:
+        preview = landed_rows(ranked, step, ctx.run_id)
+        if DELETE in preview.columns:
+            preview = preview.where(~preview[DELETE])
+        quality.results += evaluate_table(preview, quality.table_level, list(step.spec.columns))
+    quality.stop_if_failed(result)
     # A first merge write with delete_when drops flagged rows before any commit sees them:
     # only the counting pass can tell those from duplicates.
     first_delete = (
@@ -330,11 +434,13 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
         and not table_exists(spark, step.table)
     )
     counts: Counts | None = None
+    dropped = quality.dropped
     if step.spec.verify_counts or first_delete:
         counts = count_categories(ranked)
     elif rows_in is None:
-        rows_in = df.count()  # the change feed: a plain scan, no casts, no shuffle
-    result.rows_read = rows_in if rows_in is not None else counts.rows if counts else 0
+        rows_in = quality.rows.rows if quality.rows else df.count()  # no casts, no shuffle
+    result.rows_read = rows_in if rows_in is not None else counts.rows + dropped if counts else 0
+    result.rows_dropped = dropped
     meta = {"source_versions": {source: version}, "spec_hash": current_hash}
     txn_version = version + 1  # Delta txn versions must grow; source version 0 is valid
 
@@ -382,11 +488,17 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
                 overwrite_schema=add_columns and mode == "overwrite",
             )
 
-    _account(result, counts, commit, q_commit, step)
+    _account(result, counts, commit, q_commit, step, quality)
+    quality.record(result, commit.version)
 
 
 def _account(
-    result: StepResult, counts: Counts | None, commit: Commit, q_commit: Commit, step: ConformStep
+    result: StepResult,
+    counts: Counts | None,
+    commit: Commit,
+    q_commit: Commit,
+    step: ConformStep,
+    quality: Quality,
 ) -> None:
     """Row accounting from the commits' own metrics.
 
@@ -405,8 +517,22 @@ def _account(
     result.committed = commit.committed_now
     result.quarantine_version = q_commit.version
     result.quarantine_committed = q_commit.committed_now
+    # The expectations' own pass counted the rows to quarantine: a second witness.
+    rows = quality.rows
+    if (
+        rows is not None
+        and step.spec.mode != "scd2"
+        and q_commit.committed_now
+        and rows.quarantined != q_commit.rows_written
+    ):
+        raise RunError(
+            Code.ROW_ACCOUNTING,
+            f"{step.location}: {step.table}: expectations counted "
+            f"{rows.quarantined} rows to quarantine, the commit wrote "
+            f"{q_commit.rows_written}",
+        )
     if counts is None:
-        rest = result.rows_read - written - q_commit.rows_written
+        rest = result.rows_read - written - q_commit.rows_written - result.rows_dropped
         can_drop = bool(step.spec.keys) or step.spec.mode == "scd2"
         if rest < 0 or (rest and not can_drop):
             raise RunError(

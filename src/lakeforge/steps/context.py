@@ -16,3 +16,6 @@ class StepContext:
     run_id: str
     project_root: Path
     pipeline_dir: Path
+    pipeline: str = ""
+    data_env: str | None = None  # training / serving: which environment-bound expectations run
+    reports_dir: Path | None = None  # where expectation reports go (None: not written)

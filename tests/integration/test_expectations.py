@@ -1,0 +1,256 @@
+"""Expectations in a conform step, on the shared session: the four actions, one pass,
+results in ``lakeforge.quality_results`` and an HTML report, environments, and an
+expectation that raises."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from lakeforge.config.loader import load_pipeline
+from lakeforge.errors import Code
+from lakeforge.plan.builder import build_plan
+from lakeforge.results import RunResult
+from lakeforge.runtime.executor import execute
+from tests.helpers import make_project
+
+pytestmark = pytest.mark.spark
+
+# 10 orders; order 3 has a negative amount, 4 an unknown status, 5 a malformed email,
+# 6 no email, 7 is a cast failure (amount "abc"), 8 and 9 share email c@x.org.
+ORDERS = """\
+order_id,amount,status,email,placed,shipped
+1,10.00,new,a@x.org,2026-11-01,2026-11-02
+2,20.00,shipped,b@x.org,2026-11-01,2026-11-03
+3,-5.00,new,c1@x.org,2026-11-01,2026-11-02
+4,15.00,lost,d@x.org,2026-11-01,2026-11-02
+5,12.00,new,not-an-email,2026-11-01,2026-11-02
+6,30.00,new,,2026-11-01,2026-11-02
+7,abc,new,e@x.org,2026-11-01,2026-11-02
+8,40.00,new,c@x.org,2026-11-01,2026-11-02
+9,50.00,shipped,c@x.org,2026-11-02,2026-11-01
+10,60.00,new,f@x.org,2026-11-02,2026-11-03
+"""
+
+PIPELINE = """\
+name: q_{s}
+bronze:
+  o_{s}: {source: {format: csv, path: raw/o}}
+silver:
+  o_{s}:
+    from: bronze.o_{s}
+    keys: [order_id]
+    columns:
+      order_id: bigint
+      amount: decimal(10,2)
+      status: string
+      email: string
+      placed: date
+      shipped: date
+    expectations:
+{expectations}
+"""
+
+
+class Project:
+    def __init__(self, root: Path, expectations: str) -> None:
+        self.s = uuid.uuid4().hex[:6]
+        body = PIPELINE.replace(
+            "{expectations}", textwrap.indent(textwrap.dedent(expectations), " " * 6)
+        )
+        self.root = root
+        self.path = make_project(root, body.replace("{s}", self.s))
+        raw = root / "raw" / "o" / "orders.csv"
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.write_text(ORDERS)
+        self.table = f"silver.o_{self.s}"
+
+    def run(self, spark: SparkSession, data_env: str | None = None) -> RunResult:
+        loaded = load_pipeline(self.path)
+        return execute(build_plan(loaded), spark, loaded.project_root, data_env=data_env)
+
+    def results(self, spark: SparkSession, run_id: str) -> dict[str, dict[str, object]]:
+        rows = spark.sql(
+            f"SELECT * FROM lakeforge.quality_results WHERE run_id = '{run_id}' "
+            f"AND table_name = '{self.table}'"
+        ).collect()
+        return {r["expectation"]: r.asDict() for r in rows}
+
+
+ALL_ACTIONS = """\
+- expect_column_values_to_be_between: {column: amount, min_value: 0}
+  action: quarantine
+  name: amount_not_negative
+- expect_column_values_to_be_in_set: {column: status, value_set: [new, shipped]}
+  action: drop
+  name: known_status
+- expect_column_values_to_match_regex: {column: email, regex: '^[^@]+@[^@]+$'}
+  action: warn
+  name: email_shape
+- expect_column_values_to_not_be_null: {column: email, mostly: 0.5}
+  name: email_present
+- expect_column_pair_values_a_to_be_greater_than_b: {column_A: shipped, column_B: placed}
+  action: warn
+  name: ships_after_placing
+- expect_table_row_count_to_be_between: {min_value: 1, max_value: 100}
+  action: fail
+- expect_column_values_to_be_unique: {column: email}
+  name: email_unique
+- expect_column_mean_to_be_between: {column: amount, min_value: 0, max_value: 1000}
+"""
+
+
+def test_actions_warn_drop_quarantine_and_accounting(spark: SparkSession, tmp_path: Path) -> None:
+    p = Project(tmp_path, ALL_ACTIONS)
+    result = p.run(spark)
+    assert result.ok, result.error
+    step = result.step(p.table)
+    # 10 in: 7 (cast) + 3 (negative) quarantined, 4 (status lost) dropped, 7 landed.
+    assert (step.rows_read, step.rows_quarantined, step.rows_dropped) == (10, 2, 1)
+    assert step.rows_written == 7 and step.balanced
+    landed = {r["order_id"] for r in spark.table(p.table).collect()}
+    assert landed == {1, 2, 5, 6, 8, 9, 10}
+    q = spark.table(f"{p.table}__quarantine").collect()
+    reasons = {json.loads(r["record"])["order_id"]: r["reasons"] for r in q}
+    assert reasons["3"] == ["expectation:amount_not_negative"]
+    assert reasons["7"][0].startswith("cast_failed:amount")
+
+    res = p.results(spark, result.run_id)
+    assert set(res) == {
+        "amount_not_negative",
+        "known_status",
+        "email_shape",
+        "email_present",
+        "ships_after_placing",
+        "table_row_count_to_be_between",
+        "email_unique",
+        "column_mean_to_be_between:amount",
+    }
+    # Row-level: evaluated on the 9 rows that passed their casts.
+    assert (
+        res["amount_not_negative"]["unexpected_count"],
+        res["amount_not_negative"]["success"],
+    ) == (1, False)
+    assert res["amount_not_negative"]["sample"] == ["-5.00"]
+    assert res["known_status"]["unexpected_count"] == 1 and res["known_status"]["sample"] == [
+        "lost"
+    ]
+    assert res["email_shape"]["unexpected_count"] == 1  # the null email is ignored
+    assert res["email_shape"]["sample"] == ["not-an-email"]
+    assert res["email_present"]["success"] is True  # 1 null of 9, mostly 0.5
+    assert res["ships_after_placing"]["unexpected_count"] == 1
+    # Table-level: on the 7 rows written.
+    assert res["table_row_count_to_be_between"]["observed_value"] == "7"
+    assert res["email_unique"]["success"] is False
+    assert res["email_unique"]["unexpected_count"] == 2
+    assert all(r["table_version"] == step.version for r in res.values())
+
+    # The report: Great Expectations' result format and pages a person can open.
+    assert step.quality_report is not None
+    page = Path(step.quality_report)
+    text = page.read_text()  # Great Expectations' Data Docs page, with the samples
+    assert "Data documentation compiled by Great Expectations" in text
+    assert "-5.00" in text and "not-an-email" in text
+    index = (page.parent / "index.html").read_text()  # ours: names and actions
+    assert "amount_not_negative" in index and "quarantine" in index
+    suite = json.loads(page.with_suffix(".json").read_text())
+    assert suite["statistics"]["evaluated_expectations"] == 8
+    assert suite["statistics"]["unsuccessful_expectations"] == 5
+
+
+def test_one_job_for_all_row_expectations(spark: SparkSession, tmp_path: Path) -> None:
+    from lakeforge.quality.evaluate import evaluate_rows
+    from lakeforge.steps.conform import cast_name, flag_rows
+
+    p = Project(tmp_path, ALL_ACTIONS)
+    assert p.run(spark).ok
+    step = next(s for s in build_plan(load_pipeline(p.path)).steps if s.table == p.table)
+    flagged = flag_rows(spark.table(f"bronze.o_{p.s}"), step)  # type: ignore[arg-type]
+    rows = [e for e in step.expectations if e.level == "row"]  # type: ignore[union-attr]
+    assert len(rows) == 5
+    sc = spark.sparkContext
+
+    def jobs(exps: list[object], tag: str) -> int:
+        group = f"one-pass-{p.s}-{tag}"
+        sc.setJobGroup(group, "count jobs")
+        try:
+            outcome = evaluate_rows(flagged, exps, list(step.spec.columns), cast_name)  # type: ignore[arg-type,union-attr]
+        finally:
+            sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        assert len(outcome.results) == len(exps)
+        return len(sc.statusTracker().getJobIdsForGroup(group))
+
+    one, five = jobs(rows[:1], "one"), jobs(rows, "five")
+    # Five expectations cost the same Spark jobs as one: a single aggregation (plus, at
+    # most, Delta reading its log for the input table).
+    assert five == one and five <= 3
+
+
+def test_fail_keeps_previous_version_and_records_reason(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    p = Project(
+        tmp_path,
+        """\
+        - expect_column_values_to_be_between: {column: amount, min_value: 0}
+          action: fail
+          name: amount_not_negative
+        """,
+    )
+    result = p.run(spark)
+    assert not result.ok
+    assert result.error_code == Code.EXPECTATION_FAILED
+    assert "amount_not_negative" in (result.error or "") and "-5.00" in (result.error or "")
+    assert not spark.catalog.tableExists(p.table)  # nothing committed
+    res = p.results(spark, result.run_id)
+    assert res["amount_not_negative"]["success"] is False
+    assert res["amount_not_negative"]["table_version"] is None
+    run = spark.sql(f"SELECT * FROM lakeforge.runs WHERE run_id = '{result.run_id}'").first()
+    assert run is not None and run["status"] == "failed" and run["error_code"] == "LF-RUN-007"
+
+
+def test_raising_expectation_is_recorded_and_follows_its_action(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    p = Project(
+        tmp_path,
+        """\
+        - expect_column_values_to_match_regex: {column: email, regex: '([a-z'}
+          action: warn
+          name: broken_regex
+        - expect_column_values_to_be_in_set: {column: status, value_set: [new, shipped]}
+          action: quarantine
+        """,
+    )
+    result = p.run(spark)
+    assert result.ok, result.error
+    res = p.results(spark, result.run_id)
+    assert res["broken_regex"]["success"] is False
+    assert "([a-z" in str(res["broken_regex"]["exception"]) or res["broken_regex"]["exception"]
+    assert res["column_values_to_be_in_set:status"]["unexpected_count"] == 1
+
+
+def test_environment_bound_expectations(spark: SparkSession, tmp_path: Path) -> None:
+    exps = """\
+    - expect_column_values_to_not_be_null: {column: email}
+      environments: [training]
+      action: fail
+      name: label_present
+    - expect_column_values_to_be_null: {column: email}
+      environments: [serving]
+      name: label_absent
+    """
+    p = Project(tmp_path, exps)
+    serving = p.run(spark, data_env="serving")
+    assert serving.ok, serving.error
+    assert set(p.results(spark, serving.run_id)) == {"label_absent"}
+    training = p.run(spark, data_env="training")  # same input: skipped, nothing new
+    assert training.ok
+    q = Project(tmp_path / "second", exps)
+    failed = q.run(spark, data_env="training")
+    assert failed.error_code == Code.EXPECTATION_FAILED and "label_present" in str(failed.error)
