@@ -319,6 +319,10 @@ from lakeforge.cli import lineage as _lineage  # noqa: E402
 
 _lineage.register(cli)
 
+from lakeforge.cli import quality as _quality  # noqa: E402
+
+_quality.register(cli)
+
 
 def main() -> None:
     """Console-script entry point."""
