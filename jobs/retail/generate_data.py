@@ -11,7 +11,9 @@ The feeds have what real feeds have:
   orders (a new status, a later ``updated_at``), exact *duplicates*, one bad amount, one
   impossible timestamp, one missing customer id and one *malformed* line per day; from
   day 4 the feed gains a ``channel`` column (a schema change).
-- ``order_lines``: 1-3 lines per new order, one non-numeric quantity per day.
+- ``order_lines``: 1-3 lines per new order, one non-numeric quantity per day, one
+  implausible quantity (a fat-fingered 250: quarantined by an expectation) and one line
+  of a QA test product (``TEST-`` SKU: dropped by an expectation).
 
 ``generate`` also returns what a correct pipeline must make of it (rows per feed,
 defects, duplicates), so tests compute expectations instead of hard-coding them.
@@ -62,7 +64,9 @@ class DayTruth:
     orders_updated_ids: list[int] = field(default_factory=list)
     late_ids: list[int] = field(default_factory=list)
     lines_rows: int = 0
-    lines_invalid: int = 0
+    lines_invalid: int = 0  # quarantined: quantity not a number
+    lines_implausible: int = 0  # quarantined by expectation qty_plausible (qty > 100)
+    lines_test_sku: int = 0  # dropped by expectation no_test_products
 
 
 def _ts(day: date, rng: random.Random, lo: int = 0, hi: int = 86399) -> datetime:
@@ -192,10 +196,15 @@ def generate(
         order_rows[10:10] = defects
         truth.orders_invalid = 4  # the three above and one malformed line
         truth.orders_rows = len(order_rows) + 1
-        # One quantity that is not a number.
+        # One quantity that is not a number, one fat-fingered, one QA test product.
+        # (Edits of generated rows, no extra random draws: other days stay the same.)
         line_rows[5] = [*line_rows[5][:3], "two", line_rows[5][4]]
+        line_rows[8] = [*line_rows[8][:3], "250", line_rows[8][4]]
+        line_rows[12] = [*line_rows[12][:2], "TEST-0001", *line_rows[12][3:]]
         truth.lines_rows = len(line_rows)
         truth.lines_invalid = 1
+        truth.lines_implausible = 1
+        truth.lines_test_sku = 1
         truths.append(truth)
         # The malformed line's order id is taken whether or not the day is written, so
         # a day's files are the same whichever days are asked for.

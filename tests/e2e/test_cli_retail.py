@@ -210,3 +210,54 @@ def test_sql_error_is_one_line(retail_project: Project, runs: dict[str, Any]) ->
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error ")]
     assert len(errors) == 1 and "LF-SQL-001" in errors[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_expectations_quarantine_drop_and_report(
+    retail_project: Project, runs: dict[str, Any]
+) -> None:
+    """order_lines' suite file quarantines fat-fingered quantities and drops QA test
+    products; orders' inline expectations all hold; results and a report are kept."""
+    for name, days in (("first", truth(range(1, 4))), ("second", truth(range(4, 6)))):
+        lines = steps(runs[name])["silver.order_lines"]
+        assert lines["rows_quarantined"] == sum(t.lines_invalid + t.lines_implausible for t in days)
+        assert lines["rows_dropped"] == sum(t.lines_test_sku for t in days)
+        assert lines["rows_read"] == sum(t.lines_rows for t in days)
+        assert (lines["expectations"], lines["expectations_failed"]) == (4, 2)
+        assert Path(lines["quality_report"]).is_file()
+        orders = steps(runs[name])["silver.orders"]
+        assert (orders["expectations"], orders["expectations_failed"]) == (5, 0)
+    run_id = runs["first"]["run_id"]
+    got = {
+        r["expectation"]: r
+        for r in retail_project.sql_json(
+            "SELECT expectation, action, success, unexpected_count, sample, table_version "
+            f"FROM lakeforge.quality_results WHERE run_id = '{run_id}' "
+            "AND table_name = 'silver.order_lines'"
+        )
+    }
+    assert set(got) == {
+        "qty_plausible",
+        "no_test_products",
+        "price_in_catalogue_range",
+        "one_row_per_line",
+    }
+    assert (got["qty_plausible"]["unexpected_count"], got["qty_plausible"]["sample"]) == (
+        3,
+        ["250"],
+    )
+    assert got["no_test_products"]["action"] == "drop"
+    assert got["one_row_per_line"]["success"] is True
+    assert {r["table_version"] for r in got.values()} == {0}
+    reasons = retail_project.sql_json(
+        "SELECT reason, COUNT(*) AS n FROM silver.order_lines__quarantine GROUP BY 1"
+    )
+    assert {r["reason"]: r["n"] for r in reasons}["expectation:qty_plausible"] == 5
+    dropped = retail_project.sql_json(
+        "SELECT COUNT(*) AS n FROM silver.order_lines WHERE sku LIKE 'TEST-%'"
+    )
+    assert dropped[0]["n"] == 0
+    out = retail_project.lakeforge(
+        "quality", "--run", run_id, "--failed", "--format", "json"
+    ).stdout
+    failed = {json.loads(line)["expectation"] for line in out.splitlines() if line.startswith("{")}
+    assert failed == {"qty_plausible", "no_test_products"}  # everything else held

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -79,7 +80,12 @@ def suggest_command(ref: str, env: str, out: Path | None, max_values: int, force
 @click.option("--run", "run_id", default=None, help="A run id (default: the newest run).")
 @click.option("--table", default=None, help="Only this table.")
 @click.option("--failed", is_flag=True, help="Only expectations that did not hold.")
-def quality_command(env: str, run_id: str | None, table: str | None, failed: bool) -> None:
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+def quality_command(
+    env: str, run_id: str | None, table: str | None, failed: bool, fmt: str
+) -> None:
     """Expectation results of a run, from lakeforge.quality_results."""
     from lakeforge.lineage.system_tables import QUALITY_RESULTS
 
@@ -112,6 +118,10 @@ def quality_command(env: str, run_id: str | None, table: str | None, failed: boo
         "exception",
     ]
     rows = [tuple(r) for r in df.orderBy("table_name", "expectation").select(*cols).collect()]
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps(dict(zip(cols, row, strict=True)), default=str))
+        return
     console.print(rows_table(cols, rows, title=f"expectations of run {run_id}"))
 
 

@@ -13,9 +13,11 @@ suspects one at a time, only after the combined job failed. It is recorded as fa
 with the exception text and follows its action: warn records it, fail stops the step,
 drop and quarantine apply to every evaluated row (nothing unchecked lands).
 
-Table-level expectations are judged on the rows about to be written by this step (for
-``overwrite``, the whole new table; for the incremental modes, this run's batch), in one
-more ``agg`` (uniqueness needs its own grouping), before any commit.
+Table-level expectations are judged on the rows this step writes (for ``overwrite``, the
+whole new table; for the incremental modes, this run's batch) in one more ``agg``
+(uniqueness needs its own grouping). Those with action ``fail`` are judged before the
+commit, on the rows about to be written (a pass of their own); ``warn`` ones after it, on
+the version just written, reading only the columns they need.
 """
 
 from __future__ import annotations

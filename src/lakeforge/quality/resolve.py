@@ -10,6 +10,7 @@ the file stays a valid Great Expectations suite.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 from collections.abc import Callable, Mapping
@@ -184,6 +185,10 @@ def _from_suite(
     if sdoc is None:
         return []
     data = sdoc.data
+    # Values from a JSON parser (YAML 1.1 reads 1e-05 as a string), lines from sdoc; a
+    # suite written as YAML keeps sdoc's values.
+    with contextlib.suppress(ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
     entries = data.get("expectations") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         report(sdoc, (), "not a Great Expectations suite: no 'expectations' list", False)
@@ -259,7 +264,10 @@ def _unique_names(
                     False,
                 )
                 continue
+            while f"{exp.name}_{n}" in seen:  # the suffixed name may be taken too
+                n += 1
             exp = dataclasses.replace(exp, name=f"{exp.name}_{n}")
+            seen[exp.name] = 1
         out.append(exp)
     return tuple(out)
 

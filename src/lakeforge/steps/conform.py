@@ -420,11 +420,15 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
         quality.rows = evaluate_rows(flagged, quality.row_level, list(step.spec.columns), cast_name)
         flagged = quality.rows.frame.where(~quality.rows.frame[DROP])
     ranked = scd2.categorize(spark, flagged, step) if mode == "scd2" else rank_rows(flagged, step)
-    if quality.table_level:
+    before_commit = [e for e in quality.table_level if e.action == "fail"]
+    if before_commit:
+        # Only a table-level ``fail`` must be judged before the commit, on the rows about
+        # to be written: that costs one more pass (and the dedup shuffle). ``warn`` ones
+        # are judged after the commit on the version written, reading only their columns.
         preview = landed_rows(ranked, step, ctx.run_id)
         if DELETE in preview.columns:
             preview = preview.where(~preview[DELETE])
-        quality.results += evaluate_table(preview, quality.table_level, list(step.spec.columns))
+        quality.results += evaluate_table(preview, before_commit, list(step.spec.columns))
     quality.stop_if_failed(result)
     # A first merge write with delete_when drops flagged rows before any commit sees them:
     # only the counting pass can tell those from duplicates.
@@ -489,7 +493,22 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
             )
 
     _account(result, counts, commit, q_commit, step, quality)
+    after_commit = [e for e in quality.table_level if e.action != "fail"]
+    if after_commit:
+        quality.results += evaluate_table(
+            written_rows(spark, step, commit), after_commit, list(step.spec.columns)
+        )
     quality.record(result, commit.version)
+
+
+def written_rows(spark: SparkSession, step: ConformStep, commit: Commit) -> DataFrame:
+    """The rows this step's commit wrote: the version it made, rows of its run (merge and
+    scd2 keep other runs' rows; an overwrite holds only this run's)."""
+    from pyspark.sql import functions as F
+
+    run_id = (commit.meta or {}).get("lakeforge_run_id")
+    df = spark.read.option("versionAsOf", commit.version).table(step.table)
+    return df.where(F.col(META_RUN_ID) == F.lit(run_id)).select(*step.spec.columns)
 
 
 def _account(

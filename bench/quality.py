@@ -1,0 +1,256 @@
+"""Benchmark: the cost of expectations in a silver step.
+
+What is measured
+    TPC-H ``lineitem`` (scale 0.2 by default: about 1.2M rows) is landed in bronze once.
+    Then the same silver conform step (declared types, keys, dedup, overwrite) runs as two
+    tables from that bronze version, alternating per repetition, each from an empty table:
+
+    * ``silver.li_plain``: no expectations;
+    * ``silver.li_checked``: 10 expectations, 8 row-level and 2 table-level, with the
+      actions a real suite mixes: ``drop`` (quantity above 49, about 2% of rows),
+      ``quarantine`` (return flag, quantity), ``warn`` (discount, tax, ship mode, ship and
+      receipt date order, comment length: some rows fail it), and table-level ``warn``
+      (row count, mean extended price).
+
+    The figure is the silver step's wall-clock seconds (``StepResult.seconds``: reading
+    bronze, casts, checks, dedup, both writes, the accounting and, for the checked table,
+    the results table and the HTML report). Overhead = median(checked) / median(plain) - 1.
+    Target: at most 25%.
+
+Why it is fair
+    Same process, session, input version, columns, keys and write mode; the order
+    alternates (odd repetitions: checked first); one untimed run of each first (JIT,
+    Great Expectations' import); garbage collected before each step. Correctness is checked
+    in every repetition: the rows the checked table is missing are exactly those dropped
+    and quarantined by expectations, and the number dropped equals a SQL count on the plain
+    table of the rows the drop expectation rejects.
+
+Run from the repository root (data is shared with bench/lineitem.py under ``--work``)::
+
+    .venv/bin/python bench/quality.py                  # scale 0.2 (1.2M rows), 3 reps
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lineitem as li
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from lakeforge.results import StepResult
+
+TARGET_OVERHEAD = 0.25
+PLAIN, CHECKED = "silver.li_plain", "silver.li_checked"
+
+EXPECTATIONS: list[dict[str, Any]] = [
+    {
+        "expect_column_values_to_be_between": {"column": "l_quantity", "max_value": 49},
+        "action": "drop",
+        "name": "quantity_below_50",
+    },
+    {
+        "expect_column_values_to_be_between": {"column": "l_quantity", "min_value": 1},
+        "action": "quarantine",
+        "name": "quantity_positive",
+    },
+    {
+        "expect_column_values_to_be_in_set": {
+            "column": "l_returnflag",
+            "value_set": ["A", "N", "R"],
+        },
+        "action": "quarantine",
+        "name": "known_return_flag",
+    },
+    {
+        "expect_column_values_to_be_between": {
+            "column": "l_discount",
+            "min_value": 0,
+            "max_value": 0.1,
+        }
+    },
+    {"expect_column_values_to_be_between": {"column": "l_tax", "min_value": 0, "max_value": 0.08}},
+    {
+        "expect_column_values_to_be_in_set": {
+            "column": "l_shipmode",
+            "value_set": ["AIR", "FOB", "MAIL", "RAIL", "REG AIR", "SHIP", "TRUCK"],
+        }
+    },
+    {
+        "expect_column_pair_values_a_to_be_greater_than_b": {
+            "column_A": "l_receiptdate",
+            "column_B": "l_shipdate",
+        }
+    },
+    {
+        "expect_column_value_lengths_to_be_between": {
+            "column": "l_comment",
+            "min_value": 12,
+            "max_value": 43,
+        }
+    },
+    {"expect_table_row_count_to_be_between": {"min_value": 1, "max_value": 100_000_000}},
+    {
+        "expect_column_mean_to_be_between": {
+            "column": "l_extendedprice",
+            "min_value": 30000,
+            "max_value": 45000,
+        }
+    },
+]
+
+
+def pipeline(
+    name: str, table: str, glob: str, expectations: list[dict[str, Any]]
+) -> dict[str, Any]:
+    silver: dict[str, Any] = {
+        "from": li.LF_BRONZE,
+        "keys": list(li.KEYS),
+        "mode": "overwrite",
+        "columns": dict(li.LINEITEM),
+    }
+    if expectations:
+        silver["expectations"] = expectations
+    return {
+        "name": name,
+        "description": "bench/quality.py: one silver step with or without expectations",
+        "bronze": {
+            "lineitem": {"source": {"format": "csv", "path": glob, "options": dict(li.CSV_OPTIONS)}}
+        },
+        "silver": {table.split(".")[1]: silver},
+    }
+
+
+@dataclass(frozen=True)
+class Sample:
+    variant: str
+    seconds: float
+    step: StepResult
+
+
+def run_step(spark: SparkSession, path: Path, table: str, tag: str) -> Sample:
+    from lakeforge.config.loader import load_pipeline
+    from lakeforge.plan.builder import build_plan
+    from lakeforge.runtime.executor import execute
+
+    for t in (table, f"{table}__quarantine"):
+        spark.sql(f"DROP TABLE IF EXISTS {t}")
+    li.jvm_gc(spark)
+    loaded = load_pipeline(path)
+    result = execute(build_plan(loaded), spark, loaded.project_root, run_id=li.new_run_id(tag))
+    if not result.ok:
+        raise li.BenchError(f"{table}: run failed: {result.error}")
+    step = result.step(table)
+    if not step.committed:
+        raise li.BenchError(f"{table}: the step committed nothing (timed a skip?)")
+    return Sample(table, step.seconds, step)
+
+
+def check(spark: SparkSession, plain: Sample, checked: Sample) -> None:
+    p, c = plain.step, checked.step
+    if p.rows_read != c.rows_read:
+        raise li.BenchError(f"rows read differ: {p.rows_read} vs {c.rows_read}")
+    by_expectations = c.rows_dropped + (c.rows_quarantined - p.rows_quarantined)
+    if p.rows_written - c.rows_written != by_expectations:
+        raise li.BenchError(
+            f"checked table misses {p.rows_written - c.rows_written} rows, expectations "
+            f"dropped / quarantined {by_expectations}"
+        )
+    over_49 = li.scalar(spark.sql(f"SELECT count(*) FROM {PLAIN} WHERE l_quantity > 49"))
+    if c.rows_dropped != over_49:
+        raise li.BenchError(f"dropped {c.rows_dropped}, but {over_49} rows have quantity > 49")
+    if c.expectations != len(EXPECTATIONS):
+        raise li.BenchError(f"{c.expectations} expectations evaluated, not {len(EXPECTATIONS)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--scale", type=float, default=0.2, help="TPC-H scale factor (default 0.2)")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--work", type=Path, default=li.REPO / "bench" / "work")
+    ap.add_argument("--results", type=Path, default=li.REPO / "bench" / "RESULTS.md")
+    args = ap.parse_args(argv)
+    started, load_start = li.now_utc(), li.loadavg()
+    try:
+        data = li.generate_lineitem(args.work.resolve(), args.scale)
+        root = args.work.resolve() / "quality-project"
+        li.write_yaml(root / "conf" / "local.yml", li.profile_yaml())
+        paths = {
+            PLAIN: root / "jobs" / "plain" / "pipeline.yml",
+            CHECKED: root / "jobs" / "checked" / "pipeline.yml",
+        }
+        li.write_yaml(paths[PLAIN], pipeline("plain", PLAIN, data.glob, []))
+        li.write_yaml(paths[CHECKED], pipeline("checked", CHECKED, data.glob, EXPECTATIONS))
+        for path in paths.values():
+            li.check_config(path)
+        project = li.Project(root=root, pipeline=paths[PLAIN], warmup=paths[PLAIN])
+        spark = li.start_session(project)
+        li.reset_tables(spark, project.warehouse)  # fresh bronze and system tables
+        samples: dict[str, list[float]] = {PLAIN: [], CHECKED: []}
+        try:
+            li.log(f"{data.rows:,} rows; bronze + warm-up (untimed)")
+            warm_plain = run_step(spark, paths[PLAIN], PLAIN, "warmup")
+            warm_checked = run_step(spark, paths[CHECKED], CHECKED, "warmup")
+            check(spark, warm_plain, warm_checked)
+            for rep in range(1, args.reps + 1):
+                order = (CHECKED, PLAIN) if rep % 2 == 1 else (PLAIN, CHECKED)
+                got = {}
+                for table in order:
+                    got[table] = run_step(spark, paths[table], table, f"rep{rep}")
+                    samples[table].append(got[table].seconds)
+                    li.log(f"rep{rep} {table}: {got[table].seconds:.2f}s")
+                check(spark, got[PLAIN], got[CHECKED])
+            last = got[CHECKED].step
+            facts = li.versions(project)
+        finally:
+            spark.stop()
+    except li.BenchError as exc:
+        li.log(f"FAILED: {exc}")
+        return 1
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    overhead = med[CHECKED] / med[PLAIN] - 1
+    verdict = "met" if overhead <= TARGET_OVERHEAD else "NOT met"
+    rows = "\n".join(
+        f"| {i + 1} | {samples[PLAIN][i]:.2f} | {samples[CHECKED][i]:.2f} | "
+        f"{samples[CHECKED][i] / samples[PLAIN][i] - 1:+.1%} |"
+        for i in range(args.reps)
+    )
+    smoke = (
+        ""
+        if args.reps >= 3 and data.rows >= 1_000_000
+        else (
+            "\n> Smoke test only (under 1M rows or fewer than 3 repetitions): not a measurement.\n"
+        )
+    )
+    section = f"""## {started} — `{li.display_command()}`
+{smoke}
+- machine: {li.cpu_model()}, {li.meminfo_total()}; load average {load_start} at start, {li.loadavg()} at end
+- versions: {", ".join(f"{k} {v}" for k, v in facts.items())}
+- data: TPC-H lineitem scale {data.scale:g}, {data.rows:,} rows read by each step (bronze landed once, untimed)
+- step: silver conform, keys {list(li.KEYS)}, dedup, mode overwrite, declared types; {li.MASTER}, {li.SPARK_CONF}
+- expectations on `{CHECKED}`: {len(EXPECTATIONS)} (8 row-level: drop 1, quarantine 2, warn 5; 2 table-level warn); last rep: {last.rows_dropped:,} rows dropped, {last.rows_quarantined:,} quarantined, {last.expectations_failed} of {last.expectations} expectations did not hold
+- checked in every rep: rows missing from the checked table = dropped + quarantined by expectations; dropped = SQL count of `l_quantity > 49`
+
+Silver step, seconds (wall clock):
+
+| rep | without expectations | with {len(EXPECTATIONS)} expectations | overhead |
+|---|---:|---:|---:|
+{rows}
+| **median** | **{med[PLAIN]:.2f}** | **{med[CHECKED]:.2f}** | **{overhead:+.1%}** |
+
+Overhead of expectations (of the medians): **{overhead:+.1%}** (target <= {TARGET_OVERHEAD:.0%}: {verdict}).
+"""
+    li.append_results(args.results, section)
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
