@@ -20,6 +20,8 @@ def plan_table(plan: Plan) -> Table:
         extra = ""
         if isinstance(step, ConformStep):
             extra = f"\n+ quarantine {step.quarantine_table}"
+            if step.expectations:
+                extra += f"\n+ {len(step.expectations)} expectations"
         table.add_row(
             str(i),
             step.kind,
@@ -53,6 +55,9 @@ def plan_text(plan: Plan, loaded: LoadedPipeline | None = None) -> str:
             if step.spec.keys:
                 seq = f" latest by {step.spec.sequence_by}" if step.spec.sequence_by else ""
                 lines.append(f"       one row per {step.spec.keys}{seq}")
+            for e in step.expectations:
+                envs = f" in {','.join(e.environments)}" if e.environments else ""
+                lines.append(f"       expect {e.name} [{e.action}{envs}] ({e.origin})")
         elif isinstance(step, IngestStep) and step.spec.source.options:
             lines.append(f"       options {step.spec.source.options}")
         elif isinstance(step, TransformStep):
