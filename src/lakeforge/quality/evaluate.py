@@ -107,12 +107,9 @@ def _with_flags(
         if e.action == "quarantine"
     ]
     if reasons:
-        df = df.withColumn(
-            REASONS,
-            F.when(~clean, F.col(REASONS)).otherwise(
-                F.filter(F.array(*reasons), lambda r: r.isNotNull())
-            ),
-        )
+        # Flags are false on rows that already have reasons, so appending cannot mix the
+        # two kinds; one reference to the (costly) cast reasons keeps it computed once.
+        df = df.withColumn(REASONS, F.concat(F.col(REASONS), F.array_compact(F.array(*reasons))))
     drops = [F.col(flag_name(i)) for i, e in enumerate(exps) if e.action == "drop"]
     drop = F.lit(False)
     for d in drops:
@@ -154,13 +151,32 @@ def _first_line(exc: BaseException) -> str:
 
 
 def evaluate_rows(
-    flagged: DataFrame, exps: list[Expectation], declared: list[str], cast_name: Any
+    flagged: DataFrame,
+    exps: list[Expectation],
+    declared: list[str],
+    cast_name: Any,
+    cache: bool = False,
 ) -> RowOutcome:
-    """Add the expectation columns to ``flagged`` and count them in one job."""
+    """Add the expectation columns to ``flagged`` and count them in one job.
+
+    Args:
+        cache: persist the checked rows (memory and disk) while counting them, for the
+            caller to reuse and then ``unpersist``.
+    """
     col = _resolver(declared, cast_name)
     raised: dict[int, str] = {}
+
+    def checked(raised_now: dict[int, str]) -> DataFrame:
+        frame = _with_flags(flagged, exps, raised_now, col)
+        if cache:
+            from pyspark import StorageLevel
+
+            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        return frame
+
+    frame: DataFrame | None = None
     try:
-        frame = _with_flags(flagged, exps, raised, col)
+        frame = checked(raised)
         row = frame.agg(*_aggregates(exps, col)).first()
     except Exception as first_error:  # find which expectation raises, one at a time
         for i in range(len(exps)):
@@ -171,7 +187,9 @@ def evaluate_rows(
                 raised[i] = _first_line(exc)
         if not raised:
             raise first_error
-        frame = _with_flags(flagged, exps, raised, col)
+        if frame is not None:
+            frame.unpersist()
+        frame = checked(raised)
         row = frame.agg(*_aggregates(exps, col)).first()
     assert row is not None
     outcome = RowOutcome(

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 REASONS = "_lf_reasons"
-CATEGORY = "_lf_category"  # land | quarantine | duplicate
+CATEGORY = "_lf_category"  # land | quarantine | drop | duplicate
 DELETE = "_lf_delete"
 LINEAGE = (META_SOURCE_FILE, META_INGESTED_AT)
 
@@ -105,7 +105,8 @@ def flag_rows(df: DataFrame, step: ConformStep) -> DataFrame:
         )
         if not column.nullable or name in spec.keys:
             reasons.append(F.when(raw.isNull(), F.lit(f"null_not_allowed:{name}")))
-    checks = F.filter(F.array(*reasons), lambda r: r.isNotNull())
+    # array_compact (drop the nulls) is code-generated; filter() with a lambda is not.
+    checks = F.array_compact(F.array(*reasons))
     if CORRUPT in df.columns:
         # A malformed line's fields are unreliable: it is quarantined for that reason alone.
         checks = F.when(F.col(CORRUPT).isNotNull(), F.array(F.lit("malformed_record"))).otherwise(
@@ -123,10 +124,13 @@ def rank_rows(flagged: DataFrame, step: ConformStep) -> DataFrame:
     from pyspark.sql import functions as F
 
     spec = step.spec
-    invalid = F.size(REASONS) > 0
+    bad = F.size(REASONS) > 0
+    dropped = F.col(DROP) if DROP in flagged.columns else F.lit(False)
+    invalid = bad | dropped
     if not spec.keys or spec.mode == "scd2":
         return flagged.withColumn(
-            CATEGORY, F.when(invalid, F.lit("quarantine")).otherwise(F.lit("land"))
+            CATEGORY,
+            F.when(bad, F.lit("quarantine")).when(dropped, F.lit("drop")).otherwise(F.lit("land")),
         )
     order: list[Column] = []
     if spec.sequence_by:
@@ -144,7 +148,8 @@ def rank_rows(flagged: DataFrame, step: ConformStep) -> DataFrame:
     ).orderBy(*order)
     rank = F.row_number().over(window)
     category = (
-        F.when(invalid, F.lit("quarantine"))
+        F.when(bad, F.lit("quarantine"))
+        .when(dropped, F.lit("drop"))
         .when(rank > 1, F.lit("duplicate"))
         .otherwise(F.lit("land"))
     )
@@ -276,6 +281,10 @@ class Quality:
             [e for e in active if e.level == "table"],
         )
 
+    def release(self) -> None:
+        if self.rows is not None:
+            self.rows.frame.unpersist()
+
     @property
     def dropped(self) -> int:
         return self.rows.dropped if self.rows else 0
@@ -377,6 +386,14 @@ def check_schema(spark: SparkSession, step: ConformStep, landed: DataFrame) -> b
 
 
 def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None:
+    quality = Quality.start(ctx, step)
+    try:
+        _conform(ctx, step, result, quality)
+    finally:
+        quality.release()
+
+
+def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Quality) -> None:
     spark = ctx.spark
     source = step.source_table
     if not table_exists(spark, source):
@@ -414,11 +431,16 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
         rows_in = None
     source_columns = [c for c in df.columns if not c.startswith("_lf_") or c in (CORRUPT,)]
     flagged = flag_rows(df, step)
-    quality = Quality.start(ctx, step)
     if quality.row_level:
         # One job counts every row-level expectation; its columns then drive the writes.
-        quality.rows = evaluate_rows(flagged, quality.row_level, list(step.spec.columns), cast_name)
-        flagged = quality.rows.frame.where(~quality.rows.frame[DROP])
+        # The checked rows are cached by that job (memory, spilling to disk): both writes
+        # read them instead of scanning and checking the input again.
+        quality.rows = evaluate_rows(
+            flagged, quality.row_level, list(step.spec.columns), cast_name, cache=True
+        )
+        # Dropped rows become a category, not a filter: a filter below the dedup window
+        # makes Spark's constraint propagation explode on these wide expressions.
+        flagged = quality.rows.frame
     ranked = scd2.categorize(spark, flagged, step) if mode == "scd2" else rank_rows(flagged, step)
     before_commit = [e for e in quality.table_level if e.action == "fail"]
     if before_commit:
@@ -443,7 +465,7 @@ def run_conform(ctx: StepContext, step: ConformStep, result: StepResult) -> None
         counts = count_categories(ranked)
     elif rows_in is None:
         rows_in = quality.rows.rows if quality.rows else df.count()  # no casts, no shuffle
-    result.rows_read = rows_in if rows_in is not None else counts.rows + dropped if counts else 0
+    result.rows_read = rows_in if rows_in is not None else counts.rows if counts else 0
     result.rows_dropped = dropped
     meta = {"source_versions": {source: version}, "spec_hash": current_hash}
     txn_version = version + 1  # Delta txn versions must grow; source version 0 is valid

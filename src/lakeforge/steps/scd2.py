@@ -27,6 +27,7 @@ ROW_HASH = "_lf_row_hash"
 SCD2_COLUMNS = (VALID_FROM, VALID_TO, IS_CURRENT, ROW_HASH)
 CATEGORY = "_lf_category"
 REASONS = "_lf_reasons"
+DROP = "_lf_drop"  # set by expectations with action drop
 
 
 def _cast(name: str) -> str:
@@ -56,7 +57,10 @@ def categorize(spark: SparkSession, flagged: DataFrame, step: ConformStep) -> Da
     assert spec.sequence_by is not None
     keys = [F.col(_cast(k)) for k in spec.keys]
     seq = F.col(_cast(spec.sequence_by))
-    invalid = F.size(REASONS) > 0
+    # Quarantined and dropped (by an expectation) rows take no part in history.
+    bad = F.size(REASONS) > 0
+    dropped = F.col(DROP) if DROP in flagged.columns else F.lit(False)
+    invalid = bad | dropped
     df = flagged.withColumn(ROW_HASH, row_hash(step))
     newest_first = [
         F.col(c).desc_nulls_last() for c in (META_INGESTED_AT, META_SOURCE_FILE) if c in df.columns
@@ -82,7 +86,8 @@ def categorize(spark: SparkSession, flagged: DataFrame, step: ConformStep) -> Da
         first_of_key & (F.col("_lf_cur_hash") == F.col(ROW_HASH)) & ~late
     )
     category = (
-        F.when(invalid, F.lit("quarantine"))
+        F.when(bad, F.lit("quarantine"))
+        .when(dropped, F.lit("drop"))
         .when(F.col("_lf_same_rank") > 1, F.lit("duplicate"))
         .when(late, F.lit("quarantine"))
         .when(unchanged, F.lit("duplicate"))
@@ -100,7 +105,10 @@ def _join_prev(df: DataFrame, distinct_rows: DataFrame, step: ConformStep) -> Da
     spec = step.spec
     assert spec.sequence_by is not None
     cols = [_cast(k) for k in spec.keys] + [_cast(spec.sequence_by)]
-    prev = distinct_rows.where(F.size(REASONS) == 0).select(*cols, "_lf_prev_hash")
+    kept = F.size(REASONS) == 0
+    if DROP in distinct_rows.columns:
+        kept = kept & ~F.col(DROP)
+    prev = distinct_rows.where(kept).select(*cols, "_lf_prev_hash")
     return df.join(prev, on=cols, how="left")
 
 
