@@ -433,11 +433,8 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
     flagged = flag_rows(df, step)
     if quality.row_level:
         # One job counts every row-level expectation; its columns then drive the writes.
-        # The checked rows are cached by that job (memory, spilling to disk): both writes
-        # read them instead of scanning and checking the input again.
-        quality.rows = evaluate_rows(
-            flagged, quality.row_level, list(step.spec.columns), cast_name, cache=True
-        )
+        # (Caching the checked rows for the writes was measured slower: see bench/.)
+        quality.rows = evaluate_rows(flagged, quality.row_level, list(step.spec.columns), cast_name)
         # Dropped rows become a category, not a filter: a filter below the dedup window
         # makes Spark's constraint propagation explode on these wide expressions.
         flagged = quality.rows.frame
