@@ -87,6 +87,8 @@ def quality_command(
     env: str, run_id: str | None, table: str | None, failed: bool, fmt: str
 ) -> None:
     """Expectation results of a run, from lakeforge.quality_results."""
+    from pyspark.sql import functions as F
+
     from lakeforge.lineage.system_tables import QUALITY_RESULTS
 
     spark = session_for(env, "lakeforge:quality")
@@ -117,6 +119,7 @@ def quality_command(
         "sample",
         "exception",
     ]
+    df = df.withColumn("unexpected_percent", F.round("unexpected_percent", 3))
     rows = [tuple(r) for r in df.orderBy("table_name", "expectation").select(*cols).collect()]
     if fmt == "json":
         for row in rows:
