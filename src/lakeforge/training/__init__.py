@@ -1,1 +1,3 @@
-"""Curated ML training sets (issue 6, in progress): stable hash splits so far."""
+"""Curated ML training sets (issue 6, in progress): stable hash splits (``splits``) and
+point-in-time feature joins (``pit``) so far; spec, publish, manifest and reproduce are
+still to come."""
