@@ -96,3 +96,27 @@ def test_errors_are_located(tmp_path: Path, old: str, new: str, at: str, needle:
     issue = err.value.issues[0]
     assert needle in issue.message, issue
     assert issue.file.endswith("spec.yml") and issue.line == line, issue
+
+
+def test_validate_checks_a_training_spec_without_spark(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    good = write(tmp_path, SPEC)
+    ok = subprocess.run(
+        [sys.executable, "-m", "lakeforge.cli.main", "validate", str(good)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0 and "training set 'late_delivery'" in ok.stdout, ok.stderr
+    bad = tmp_path / "bad" / "spec.yml"
+    bad.parent.mkdir()
+    bad.write_text(SPEC.replace("    lag: 1h\n", "    lag: soon\n"))
+    err = subprocess.run(
+        [sys.executable, "-m", "lakeforge.cli.main", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert err.returncode == 1 and "spec.yml:13" in err.stderr and "not a duration" in err.stderr

@@ -59,11 +59,25 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
+def _is_training_spec(file: Path) -> bool:
+    """A cheap look at the top-level keys (full parsing, with lines, comes after)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False  # the pipeline loader reports it, located
+    return isinstance(data, dict) and "labels" in data and "bronze" not in data
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @env_option
 def validate(files: tuple[Path, ...], env: str) -> None:
-    """Check pipeline files (YAML, keys, types, references, cycles) without Spark."""
+    """Check pipeline files (YAML, keys, types, references, cycles) without Spark.
+
+    A file with a top-level ``labels:`` key is checked as a training-set spec.
+    """
     from lakeforge.config.loader import load_pipeline
     from lakeforge.errors import ConfigError
     from lakeforge.plan.builder import build_plan
@@ -71,6 +85,16 @@ def validate(files: tuple[Path, ...], env: str) -> None:
     failed = False
     for file in files:
         try:
+            if _is_training_spec(file):
+                from lakeforge.training.spec import load_training_spec
+
+                spec = load_training_spec(file)
+                console.print(
+                    f"[green]ok[/] {file}: training set '{spec.name}', "
+                    f"{len(spec.features)} feature source(s), "
+                    f"splits {', '.join(spec.splits.ranges().ranges)}"
+                )
+                continue
             plan = build_plan(load_pipeline(file, env))
             console.print(
                 f"[green]ok[/] {file}: pipeline '{plan.pipeline}', {len(plan.steps)} steps (env {env})"
