@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -122,8 +121,9 @@ def quality_command(
     df = df.withColumn("unexpected_percent", F.round("unexpected_percent", 3))
     rows = [tuple(r) for r in df.orderBy("table_name", "expectation").select(*cols).collect()]
     if fmt == "json":
-        for row in rows:
-            click.echo(json.dumps(dict(zip(cols, row, strict=True)), default=str))
+        from lakeforge.cli.main import _print_rows  # the one JSON-lines writer of the CLI
+
+        _print_rows(cols, rows, "json")
         return
     console.print(rows_table(cols, rows, title=f"expectations of run {run_id}"))
 

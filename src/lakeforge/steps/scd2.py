@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lakeforge.io.delta import Commit, Txn, merge_into, table_exists, write_table
 from lakeforge.io.files import META_INGESTED_AT, META_RUN_ID, META_SOURCE_FILE
 from lakeforge.plan.steps import ConformStep
+from lakeforge.quality.evaluate import DROP  # set by expectations with action drop
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -27,7 +28,6 @@ ROW_HASH = "_lf_row_hash"
 SCD2_COLUMNS = (VALID_FROM, VALID_TO, IS_CURRENT, ROW_HASH)
 CATEGORY = "_lf_category"
 REASONS = "_lf_reasons"
-DROP = "_lf_drop"  # set by expectations with action drop
 
 
 def _cast(name: str) -> str:
