@@ -2,10 +2,19 @@
 
 ``lakeforge.run(path, env=...)`` runs a pipeline and returns a :class:`RunResult`;
 ``lakeforge.plan(path)`` returns its plan without starting Spark.
+``lakeforge.publish(spec)``, ``lakeforge.reproduce(id)`` and
+``lakeforge.training_set(name, split=...)`` publish, check and read training sets.
 """
 
-from lakeforge.api import plan, run
-from lakeforge.errors import ConfigError, LakeforgeError, PlanError, RunError, RuntimeSetupError
+from lakeforge.api import plan, publish, reproduce, run, training_set
+from lakeforge.errors import (
+    ConfigError,
+    LakeforgeError,
+    PlanError,
+    PublishError,
+    RunError,
+    RuntimeSetupError,
+)
 from lakeforge.results import RunResult, StepResult
 
 __version__ = "0.1.0"
@@ -14,11 +23,15 @@ __all__ = [
     "ConfigError",
     "LakeforgeError",
     "PlanError",
+    "PublishError",
     "RunError",
     "RunResult",
     "RuntimeSetupError",
     "StepResult",
     "__version__",
     "plan",
+    "publish",
+    "reproduce",
     "run",
+    "training_set",
 ]

@@ -1,9 +1,14 @@
-"""The programmatic entry points: what ``import lakeforge`` offers orchestrators."""
+"""The programmatic entry points: what ``import lakeforge`` offers orchestrators.
+
+Pipelines: :func:`plan`, :func:`run`. Training sets: :func:`publish`, :func:`reproduce`,
+:func:`training_set`. Functions that need Spark take ``spark`` (an existing session) or
+start the session of profile ``env`` of the project around the working directory.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakeforge.config.loader import DEFAULT_ENV, load_pipeline
 from lakeforge.results import RunResult
@@ -12,6 +17,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from lakeforge.plan.steps import Plan
+    from lakeforge.training.publish import Published
+    from lakeforge.training.reproduce import Reproduction
 
 
 def plan(path: str | Path, env: str = DEFAULT_ENV) -> Plan:
@@ -48,3 +55,111 @@ def run(
     from lakeforge.runtime.executor import run_pipeline
 
     return run_pipeline(load_pipeline(path, env), spark=spark, data_env=data_env)
+
+
+def _session(env: str, spark: SparkSession | None, app: str) -> SparkSession:
+    """``spark``, or the session of profile ``env`` in the project around the cwd."""
+    if spark is not None:
+        return spark
+    from lakeforge.config.loader import find_project_root, load_profile
+    from lakeforge.runtime.session import build_session
+
+    root = find_project_root(Path.cwd()) or Path.cwd()
+    profile, _ = load_profile(env, root)
+    return build_session(profile, root, app)
+
+
+def publish(
+    spec_path: str | Path,
+    env: str = DEFAULT_ENV,
+    spark: SparkSession | None = None,
+    run_id: str | None = None,
+) -> Published:
+    """Publish the training set of a spec file as a new version of ``training.<name>``.
+
+    Returns:
+        The id (``<name>-v<table version>``), the table version, the manifest and the
+        manifest file (``<project>/training_sets/<name>/<id>.json``).
+
+    Raises:
+        ConfigError: an invalid spec (before Spark starts).
+        PublishError, RunError, TimeTravelError: an input or a pinned version is missing.
+    """
+    from lakeforge.config.loader import find_project_root
+    from lakeforge.training.publish import publish as publish_set
+    from lakeforge.training.spec import load_training_spec
+
+    file = Path(spec_path).resolve()
+    spec = load_training_spec(file)
+    root = find_project_root(file.parent) or find_project_root(Path.cwd()) or Path.cwd()
+    session = _session(env, spark, f"lakeforge:publish:{spec.name}")
+    return publish_set(session, spec, root, run_id=run_id)
+
+
+def reproduce(
+    id: str,
+    verify: bool = True,
+    env: str = DEFAULT_ENV,
+    spark: SparkSession | None = None,
+) -> Reproduction:
+    """Rebuild a published training set from its pinned input versions.
+
+    Args:
+        id: the set's id, or the path of its manifest JSON.
+        verify: compare per-split row counts and checksums with the manifest.
+
+    Raises:
+        PublishError: ``LF-TRN-001`` a pinned input was vacuumed (names table and
+            version), ``LF-TRN-002`` a split differs, ``LF-TRN-003`` unknown id.
+    """
+    from lakeforge.training.reproduce import reproduce as reproduce_set
+
+    return reproduce_set(_session(env, spark, "lakeforge:reproduce"), id, verify=verify)
+
+
+def training_set(
+    name: str,
+    version: int | None = None,
+    split: str | None = None,
+    pandas: bool = False,
+    env: str = DEFAULT_ENV,
+    spark: SparkSession | None = None,
+) -> dict[str, Any]:
+    """The rows of a published training set, one frame per split.
+
+    Args:
+        name: the set's name (table ``training.<name>``).
+        version: the table version (the ``N`` of id ``<name>-vN``); None: the newest
+            publish.
+        split: only this split (the result then has one entry).
+        pandas: pandas DataFrames (collected to the driver) instead of Spark ones.
+
+    Returns:
+        ``{split: frame}`` in the spec's split order, without the ``split`` column.
+
+    Raises:
+        PublishError: ``LF-TRN-003`` no such set, version or split.
+    """
+    from pyspark.sql import functions as F
+
+    from lakeforge.errors import Code, PublishError
+    from lakeforge.io.delta import read_version
+    from lakeforge.training.build import SPLIT
+    from lakeforge.training.registry import manifest_for_version
+
+    session = _session(env, spark, f"lakeforge:training_set:{name}")
+    manifest = manifest_for_version(session, name, version)
+    splits = list(manifest["splits"])
+    if split is not None:
+        if split not in splits:
+            raise PublishError(
+                Code.TRAINING_SET_NOT_FOUND,
+                f"{manifest['id']} has no split '{split}' (splits: {', '.join(splits)})",
+            )
+        splits = [split]
+    table = read_version(session, manifest["table"], int(manifest["table_version"]))
+    frames: dict[str, Any] = {}
+    for s in splits:
+        frame = table.where(F.col(SPLIT) == s).drop(SPLIT)
+        frames[s] = frame.toPandas() if pandas else frame
+    return frames

@@ -46,6 +46,12 @@ class Code:
     VERSION_NOT_FOUND = "LF-TT-001"
     BAD_TABLE_REF = "LF-TT-002"
 
+    TRAINING_INPUT_GONE = "LF-TRN-001"  # a pinned input version can no longer be read
+    CHECKSUM_MISMATCH = "LF-TRN-002"  # a rebuilt or exported split differs from its manifest
+    TRAINING_SET_NOT_FOUND = "LF-TRN-003"
+    TRAINING_ID_CONFLICT = "LF-TRN-004"  # the id a publish would get is already registered
+    EXPORT_TARGET_EXISTS = "LF-TRN-005"
+
 
 class LakeforgeError(Exception):
     """Base of every error lakeforge raises on purpose.
@@ -127,3 +133,7 @@ class SqlError(LakeforgeError):
 
 class TimeTravelError(LakeforgeError):
     """A table version could not be read, compared or restored (or its reference is malformed)."""
+
+
+class PublishError(LakeforgeError):
+    """A training set could not be published, found, reproduced or exported as recorded."""

@@ -54,6 +54,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     lakeforge run jobs/retail/pipeline.yml          bronze -> silver -> gold
     lakeforge sql "SELECT * FROM gold.daily_revenue"
     lakeforge history gold.daily_revenue
+    lakeforge publish jobs/retail/training/late_delivery.yml
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -346,6 +347,10 @@ _lineage.register(cli)
 from lakeforge.cli import quality as _quality  # noqa: E402
 
 _quality.register(cli)
+
+from lakeforge.cli import training as _training  # noqa: E402
+
+_training.register(cli)
 
 
 def main() -> None:

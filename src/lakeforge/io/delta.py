@@ -14,7 +14,7 @@ the batch (:func:`find_commit`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -150,6 +150,7 @@ def write_table(
     merge_schema: bool = False,
     txn: Txn | None = None,
     metadata: Mapping[str, Any] | None = None,
+    partition_by: Sequence[str] = (),
 ) -> Commit:
     """Write ``df`` to the metastore table ``table`` as one Delta commit.
 
@@ -163,6 +164,8 @@ def write_table(
         merge_schema: allow an append to add columns (schema evolution ``add_columns``).
         txn: idempotent-write id; a repeat is skipped and the earlier commit returned.
         metadata: extra userMetadata fields (e.g. ``batch_id``, ``source_versions``).
+        partition_by: partition columns (an overwrite may change them only together
+            with ``overwrite_schema``).
 
     Returns:
         The commit, read back from the Delta log (``committed_now`` False if skipped).
@@ -177,6 +180,8 @@ def write_table(
         writer = writer.option("overwriteSchema", "true")
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
     if txn is not None:
         writer = writer.option("txnAppId", txn.app_id).option("txnVersion", str(txn.version))
     with commit_context(spark, meta):

@@ -10,6 +10,8 @@
 ``ingested_files``   the ingestion log: which raw file went into which bronze batch and
                      version. Append-only events (``pending`` then ``committed``); the
                      latest event per (table, path) is the file's state.
+``training_sets``    one row per published training set: id, table version, config hash
+                     and the whole manifest as JSON (what ``reproduce`` reads back).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ RUN_EVENTS = f"{SCHEMA}.run_events"
 TABLE_VERSIONS = f"{SCHEMA}.table_versions"
 INGESTED_FILES = f"{SCHEMA}.ingested_files"
 QUALITY_RESULTS = f"{SCHEMA}.quality_results"
+TRAINING_SETS = f"{SCHEMA}.training_sets"
 
 DDL = {
     RUN_EVENTS: "run_id STRING NOT NULL, pipeline STRING, env STRING, config_hash STRING, "
@@ -48,6 +51,9 @@ DDL = {
     "kwargs STRING, action STRING, level STRING, environment STRING, success BOOLEAN, "
     "element_count BIGINT, unexpected_count BIGINT, unexpected_percent DOUBLE, "
     "observed_value STRING, sample ARRAY<STRING>, exception STRING, recorded_at TIMESTAMP",
+    TRAINING_SETS: "id STRING NOT NULL, name STRING, table_name STRING, table_version BIGINT, "
+    "created_at TIMESTAMP, config_hash STRING, run_id STRING, manifest STRING, "
+    "manifest_path STRING",
 }
 
 
@@ -190,3 +196,8 @@ def append_quality_results(spark: SparkSession, rows: list[tuple[Any, ...]]) -> 
 def append_ingestion_events(spark: SparkSession, rows: list[tuple[Any, ...]]) -> None:
     """Append ingestion-log events (see :data:`DDL` for the column order)."""
     _append(spark, INGESTED_FILES, rows)
+
+
+def append_training_set(spark: SparkSession, row: tuple[Any, ...]) -> None:
+    """Register a published training set (see :data:`DDL` for the column order)."""
+    _append(spark, TRAINING_SETS, [row])
