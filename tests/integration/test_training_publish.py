@@ -286,6 +286,24 @@ def test_manifest_has_every_field(spark: SparkSession, published: tuple[Inputs, 
     assert registry[0]["run_id"] == "run-publish-1"
 
 
+def test_publish_errors_are_coded(spark: SparkSession, tmp_path: Path) -> None:
+    from lakeforge.errors import SqlError
+
+    inputs = make_inputs(spark)
+    bad = inputs.spec().model_dump(mode="json")
+    bad["labels"]["filter"] = "no_such_column = 1"
+    with pytest.raises(SqlError) as exc:
+        publish(spark, TrainingSetSpec.model_validate(bad), tmp_path)
+    assert exc.value.code == Code.SQL_FAILED
+
+    # A dropped table restarts at version 0: its id would repeat a registered one.
+    first = publish(spark, inputs.spec(), tmp_path)
+    spark.sql(f"DROP TABLE {first.table}")
+    with pytest.raises(PublishError) as conflict:
+        publish(spark, inputs.spec(), tmp_path)
+    assert conflict.value.code == Code.TRAINING_ID_CONFLICT
+
+
 # --- checksums ----------------------------------------------------------------------------
 
 MIXED_SCHEMA = (

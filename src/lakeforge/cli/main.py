@@ -54,7 +54,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     lakeforge run jobs/retail/pipeline.yml          bronze -> silver -> gold
     lakeforge sql "SELECT * FROM gold.daily_revenue"
     lakeforge history gold.daily_revenue
-    lakeforge publish jobs/retail/training/late_delivery.yml
+    lakeforge publish spec.yml
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug

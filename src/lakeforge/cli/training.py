@@ -43,7 +43,7 @@ def publish(spec_file: Path, env: str, run_id: str | None) -> None:
     """Publish a training set: pinned inputs, point-in-time join, splits, one commit.
 
     \b
-    lakeforge publish jobs/retail/training/late_delivery.yml
+    lakeforge publish spec.yml
     Prints the new set's id; the manifest goes to training_sets/<name>/<id>.json.
     """
     from lakeforge.config.loader import find_project_root

@@ -79,7 +79,24 @@ def build(spark: SparkSession, plan: TrainingPlan) -> BuiltSet:
 
     Raises:
         TimeTravelError: a pinned version is not in its table's Delta log.
+        SqlError: ``LF-SQL-001`` the spec names a column an input lacks, its label
+            filter does not parse, or a key has a type splits cannot hash (Spark's
+            analysis is eager, so this happens here, before any data is read).
     """
+    from pyspark.errors import PySparkException
+
+    from lakeforge.errors import Code, SqlError
+
+    try:
+        return _build(spark, plan)
+    except PySparkException as exc:
+        first = (str(exc).strip().splitlines() or ["failed"])[0]
+        raise SqlError(Code.SQL_FAILED, f"training set {plan.name}: {first}") from exc
+    except TypeError as exc:  # splits: a key type that has no canonical form
+        raise SqlError(Code.SQL_FAILED, f"training set {plan.name}: {exc}") from exc
+
+
+def _build(spark: SparkSession, plan: TrainingPlan) -> BuiltSet:
     from pyspark.sql import functions as F
 
     from lakeforge.training.pit import FeatureSource, point_in_time_join
