@@ -377,6 +377,17 @@ def test_reproduce_verifies_after_the_inputs_moved_on(spark: SparkSession, tmp_p
     )
     moved = publish(spark, inputs.spec(), tmp_path)
     assert moved.manifest["splits"] != pub.manifest["splits"]
+    assert [i["version"] for i in moved.manifest["inputs"]] == [1, 1]
+
+    # An explicit @0 in the spec is honoured: the same content as the first publish.
+    pinned = inputs.spec().model_dump(mode="json")
+    pinned["labels"]["table"] += "@0"
+    pinned["features"][0]["table"] += "@v0"
+    again = publish(spark, TrainingSetSpec.model_validate(pinned), tmp_path)
+    assert [i["version"] for i in again.manifest["inputs"]] == [0, 0]
+    assert {s: v["checksum"] for s, v in again.manifest["splits"].items()} == {
+        s: v["checksum"] for s, v in pub.manifest["splits"].items()
+    }
 
     result = reproduce(spark, pub.id)
     assert result.verified

@@ -76,6 +76,12 @@ def test_durations() -> None:
         ("    prefix: cv_\n", "", "name:", "clashes"),
         ("  table: silver.orders\n", "  table: orders\n", "  table: orders", "should match"),
         (
+            "  - table: gold.customer_value\n",
+            "  - table: gold.customer_value@yesterday\n",
+            "  - table: gold.customer_value@",
+            "version",
+        ),
+        (
             "    features: [orders, spend]\n",
             "    features: [orders, spend]\n    colour: red\n",
             "    colour: red",

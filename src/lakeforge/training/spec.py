@@ -44,6 +44,14 @@ UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 TABLE = r"^(bronze|silver|gold)\.[A-Za-z_][A-Za-z0-9_]*(@[^\s]+)?$"
 
 
+def check_table_ref(value: str) -> str:
+    """``layer.table[@version|@timestamp]``, checked like ``lakeforge sql`` reads it."""
+    from lakeforge.timetravel.refs import parse_table_ref
+
+    parse_table_ref(value)  # ValueError: a malformed @version / @timestamp
+    return value
+
+
 def parse_duration(value: str) -> timedelta:
     m = DURATION.match(value)
     if not m:
@@ -58,6 +66,8 @@ class LabelSource(Strict):
     columns: list[Identifier] = Field(min_length=1, description="the label column(s)")
     filter: str | None = Field(default=None, description="SQL condition on label rows")
 
+    _table_ref = field_validator("table")(check_table_ref)
+
 
 class FeatureSourceSpec(Strict):
     table: str = Field(pattern=TABLE)
@@ -69,6 +79,8 @@ class FeatureSourceSpec(Strict):
     created_at: Identifier | None = None
     defaults: dict[Identifier, Any] = Field(default_factory=dict)
     prefix: str = ""
+
+    _table_ref = field_validator("table")(check_table_ref)
 
     @field_validator("lag", "ttl")
     @classmethod
