@@ -74,6 +74,7 @@ def test_durations() -> None:
             "has 2 keys",
         ),
         ("    prefix: cv_\n", "", "name:", "clashes"),
+        ("  columns: [is_late]\n", "  columns: [split]\n", "name:", "reserved"),
         ("  table: silver.orders\n", "  table: orders\n", "  table: orders", "should match"),
         (
             "  - table: gold.customer_value\n",

@@ -154,6 +154,9 @@ class TrainingSetSpec(Strict):
                         f"output column '{out}' of {f.table} clashes with {seen[out]}; set a prefix"
                     )
                 seen[out] = f.table
+        if "split" in seen:
+            # The published table adds a column `split` (its partition column).
+            raise ValueError(f"output column 'split' of {seen['split']} is reserved; rename it")
         unknown = [c for c in self.splits.by if c not in self.labels.keys]
         if unknown:
             raise ValueError(f"splits.by {unknown} must be among labels.keys")
