@@ -87,7 +87,8 @@ def reproduce(set_id: str, verify: bool, env: str) -> None:
     if not verify:
         console.print(f"{result.id}: rebuilt from {escape(inputs)} (not verified)", markup=True)
         return
-    table = Table(title=f"{result.id}: rebuilt from {inputs}", title_justify="left")
+    console.print(f"{result.id}: rebuilt from {escape(inputs)}", markup=True)
+    table = Table(title=f"{result.id}: splits", title_justify="left")
     for col in ("split", "rows", "checksum", "match"):
         table.add_column(col)
     for c in result.checks:
