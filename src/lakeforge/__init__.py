@@ -3,10 +3,19 @@
 ``lakeforge.run(path, env=...)`` runs a pipeline and returns a :class:`RunResult`;
 ``lakeforge.plan(path)`` returns its plan without starting Spark.
 ``lakeforge.publish(spec)``, ``lakeforge.reproduce(id)`` and
-``lakeforge.training_set(name, split=...)`` publish, check and read training sets.
+``lakeforge.training_set(name, split=...)`` publish, check and read training sets;
+``lakeforge.log_to_mlflow(id)`` logs one on an MLflow run (extra ``[mlflow]``).
 """
 
-from lakeforge.api import plan, publish, reproduce, run, training_set
+from lakeforge.api import (
+    log_to_mlflow,
+    plan,
+    publish,
+    reproduce,
+    run,
+    training_manifest,
+    training_set,
+)
 from lakeforge.errors import (
     ConfigError,
     LakeforgeError,
@@ -29,9 +38,11 @@ __all__ = [
     "RuntimeSetupError",
     "StepResult",
     "__version__",
+    "log_to_mlflow",
     "plan",
     "publish",
     "reproduce",
     "run",
+    "training_manifest",
     "training_set",
 ]

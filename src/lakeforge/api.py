@@ -1,7 +1,7 @@
 """The programmatic entry points: what ``import lakeforge`` offers orchestrators.
 
 Pipelines: :func:`plan`, :func:`run`. Training sets: :func:`publish`, :func:`reproduce`,
-:func:`training_set`. Functions that need Spark take ``spark`` (an existing session) or
+:func:`training_set`, :func:`training_manifest`, :func:`log_to_mlflow`. Functions that need Spark take ``spark`` (an existing session) or
 start the session of profile ``env`` of the project around the working directory.
 """
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from lakeforge.plan.steps import Plan
+    from lakeforge.training.mlflow_log import MlflowLogged
     from lakeforge.training.publish import Published
     from lakeforge.training.reproduce import Reproduction
 
@@ -163,3 +164,60 @@ def training_set(
         frame = table.where(F.col(SPLIT) == s).drop(SPLIT)
         frames[s] = frame.toPandas() if pandas else frame
     return frames
+
+
+def training_manifest(
+    name: str,
+    version: int | None = None,
+    env: str = DEFAULT_ENV,
+    spark: SparkSession | None = None,
+) -> dict[str, Any]:
+    """The manifest of a published training set (as ``lakeforge.training_sets`` holds it).
+
+    Args:
+        name: the set's name, or its id (``<name>-vN``; then ``version`` must be None).
+        version: the table version; None: the newest publish (or the id's).
+
+    Raises:
+        PublishError: ``LF-TRN-003`` no such set or version.
+    """
+    import re
+
+    from lakeforge.training.registry import manifest_for_version
+
+    m = re.fullmatch(r"(.+)-v(\d+)", name)
+    if m and version is None:
+        name, version = m.group(1), int(m.group(2))
+    session = _session(env, spark, f"lakeforge:training_manifest:{name}")
+    return manifest_for_version(session, name, version)
+
+
+def log_to_mlflow(
+    manifest_or_id: Any,
+    run: Any = None,
+    env: str = DEFAULT_ENV,
+    spark: SparkSession | None = None,
+) -> MlflowLogged:
+    """Log a published training set on an MLflow run (needs the ``[mlflow]`` extra).
+
+    The manifest becomes an artifact, each split a dataset input (digest = its checksum,
+    source = the Delta table and version, context = the split name), and the set's id and
+    pinned input versions run tags. See :mod:`lakeforge.training.mlflow_log`.
+
+    Args:
+        manifest_or_id: a manifest dict, a ``Published``, a manifest JSON path or an id
+            (an id starts the profile's Spark session unless ``spark`` is given).
+        run: an MLflow run, or a run id; None: the active run, or else a new one.
+
+    Raises:
+        RuntimeSetupError: ``LF-RT-005`` mlflow is not installed.
+        PublishError: ``LF-TRN-003`` no such set.
+    """
+    from lakeforge.training.mlflow_log import log_training_set
+    from lakeforge.training.publish import Published
+
+    needs_spark = not isinstance(manifest_or_id, dict | Published) and not str(
+        manifest_or_id
+    ).endswith(".json")
+    session = _session(env, spark, "lakeforge:log_to_mlflow") if needs_spark else None
+    return log_training_set(manifest_or_id, run=run, spark=session)

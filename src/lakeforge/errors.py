@@ -31,6 +31,7 @@ class Code:
     JARS_MISSING = "LF-RT-002"
     JAR_RESOLUTION_FAILED = "LF-RT-003"
     SPARK_START_FAILED = "LF-RT-004"
+    OPTIONAL_DEPENDENCY_MISSING = "LF-RT-005"  # an optional extra (e.g. [mlflow]) is not installed
 
     STEP_FAILED = "LF-RUN-001"
     ROW_ACCOUNTING = "LF-RUN-002"

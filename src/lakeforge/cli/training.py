@@ -39,13 +39,24 @@ def _splits_table(title: str, manifest: dict[str, Any]) -> Table:
 @click.argument("spec_file", metavar="SPEC.yml", type=click.Path(path_type=Path))
 @env_option
 @click.option("--run-id", default=None, help="Use this run id instead of a new one.")
-def publish(spec_file: Path, env: str, run_id: str | None) -> None:
+@click.option(
+    "--mlflow",
+    "to_mlflow",
+    is_flag=True,
+    help="Also log the set on a new MLflow run (extra [mlflow]; MLFLOW_TRACKING_URI, "
+    "MLFLOW_EXPERIMENT_NAME from the environment).",
+)
+def publish(spec_file: Path, env: str, run_id: str | None, to_mlflow: bool) -> None:
     """Publish a training set: pinned inputs, point-in-time join, splits, one commit.
 
     \b
     lakeforge publish spec.yml
     Prints the new set's id; the manifest goes to training_sets/<name>/<id>.json.
     """
+    if to_mlflow:
+        from lakeforge.training.mlflow_log import import_mlflow
+
+        import_mlflow()  # a missing extra fails before Spark starts
     from lakeforge.config.loader import find_project_root
     from lakeforge.training.publish import publish as publish_set
     from lakeforge.training.spec import load_training_spec
@@ -60,6 +71,11 @@ def publish(spec_file: Path, env: str, run_id: str | None) -> None:
     inputs = ", ".join(f"{i['table']}@{i['version']}" for i in m["inputs"])
     console.print(f"inputs: {escape(inputs)}", markup=True)
     console.print(f"manifest: {escape(str(result.manifest_path))}", markup=True)
+    if to_mlflow:
+        from lakeforge.training.mlflow_log import log_training_set
+
+        logged = log_training_set(result.manifest)
+        console.print(f"mlflow: logged on run {logged.run_id}")
     click.echo(result.id)
 
 
