@@ -16,9 +16,9 @@ class StepResult:
     status: str = "pending"  # pending | ok | failed | skipped
     rows_read: int = 0
     rows_written: int = 0
-    rows_quarantined: int = 0
+    rows_quarantined: int = 0  # quarantine rows of this step, but the dropped ones
     rows_deduplicated: int = 0
-    rows_dropped: int = 0  # removed by expectations with action drop (counted, not written)
+    rows_dropped: int = 0  # kept out by drop expectations (set aside in the quarantine)
     expectations: int = 0  # expectations evaluated by this step
     expectations_failed: int = 0  # of which did not hold (any action)
     quality_report: str | None = None  # the step's HTML report, when it has expectations

@@ -117,7 +117,10 @@ def test_actions_warn_drop_quarantine_and_accounting(spark: SparkSession, tmp_pa
     assert landed == {1, 2, 5, 6, 8, 9, 10}
     q = spark.table(f"{p.table}__quarantine").collect()
     reasons = {json.loads(r["record"])["order_id"]: r["reasons"] for r in q}
+    # Nothing is lost: the dropped row is set aside too, under its own kind of reason.
+    assert set(reasons) == {"3", "4", "7"}
     assert reasons["3"] == ["expectation:amount_not_negative"]
+    assert reasons["4"] == ["drop:known_status"]
     assert reasons["7"][0].startswith("cast_failed:amount")
 
     res = p.results(spark, result.run_id)
@@ -131,7 +134,9 @@ def test_actions_warn_drop_quarantine_and_accounting(spark: SparkSession, tmp_pa
         "email_unique",
         "column_mean_to_be_between:amount",
     }
-    # Row-level: evaluated on the 9 rows that passed their casts.
+    # Row-level: evaluated on the 9 rows that passed their casts (all written: landed or
+    # set aside; no key repeats here, so no row was superseded).
+    assert res["known_status"]["element_count"] == 9
     assert (
         res["amount_not_negative"]["unexpected_count"],
         res["amount_not_negative"]["success"],
@@ -163,20 +168,50 @@ def test_actions_warn_drop_quarantine_and_accounting(spark: SparkSession, tmp_pa
     assert suite["statistics"]["unsuccessful_expectations"] == 5
 
 
-def test_one_job_for_all_row_expectations(spark: SparkSession, tmp_path: Path) -> None:
+FIVE_ROW_LEVEL = """\
+- expect_column_values_to_be_between: {column: amount, min_value: 0}
+  action: quarantine
+- expect_column_values_to_be_in_set: {column: status, value_set: [new, shipped]}
+  action: drop
+- expect_column_values_to_match_regex: {column: email, regex: '^[^@]+@[^@]+$'}
+- expect_column_values_to_not_be_null: {column: email, mostly: 0.5}
+- expect_column_pair_values_a_to_be_greater_than_b: {column_A: shipped, column_B: placed}
+"""
+
+
+def _jobs(spark: SparkSession, p: Project, tag: str) -> tuple[RunResult, int]:
+    sc = spark.sparkContext
+    group = f"jobs-{p.s}-{tag}"
+    sc.setJobGroup(group, "count jobs")
+    try:
+        result = p.run(spark)
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+    return result, len(sc.statusTracker().getJobIdsForGroup(group))
+
+
+def test_row_expectations_cost_no_job_of_their_own(spark: SparkSession, tmp_path: Path) -> None:
+    """Five row-level expectations (quarantine, drop, warn) cost the same Spark jobs as
+    one warn: the writes carry them and one aggregation over what was written counts them
+    all. A ``fail`` one needs its check before the commit: one job for all of them."""
+    one = Project(tmp_path / "one", "- expect_column_values_to_not_be_null: {column: email}\n")
+    five = Project(tmp_path / "five", FIVE_ROW_LEVEL)
+    r1, jobs_one = _jobs(spark, one, "one")
+    r5, jobs_five = _jobs(spark, five, "five")
+    assert r1.ok and r5.ok, (r1.error, r5.error)
+    assert r5.step(five.table).rows_dropped == 1 and r5.step(five.table).rows_quarantined == 2
+    assert jobs_five == jobs_one, (jobs_one, jobs_five)
+
     from lakeforge.quality.evaluate import evaluate_rows
     from lakeforge.steps.conform import cast_name, flag_rows
 
-    p = Project(tmp_path, ALL_ACTIONS)
-    assert p.run(spark).ok
-    step = next(s for s in build_plan(load_pipeline(p.path)).steps if s.table == p.table)
-    flagged = flag_rows(spark.table(f"bronze.o_{p.s}"), step)  # type: ignore[arg-type]
+    step = next(s for s in build_plan(load_pipeline(five.path)).steps if s.table == five.table)
+    flagged = flag_rows(spark.table(f"bronze.o_{five.s}"), step)  # type: ignore[arg-type]
     rows = [e for e in step.expectations if e.level == "row"]  # type: ignore[union-attr]
-    assert len(rows) == 5
     sc = spark.sparkContext
 
     def jobs(exps: list[object], tag: str) -> int:
-        group = f"one-pass-{p.s}-{tag}"
+        group = f"one-pass-{five.s}-{tag}"
         sc.setJobGroup(group, "count jobs")
         try:
             outcome = evaluate_rows(flagged, exps, list(step.spec.columns), cast_name)  # type: ignore[arg-type,union-attr]
@@ -185,10 +220,10 @@ def test_one_job_for_all_row_expectations(spark: SparkSession, tmp_path: Path) -
         assert len(outcome.results) == len(exps)
         return len(sc.statusTracker().getJobIdsForGroup(group))
 
-    one, five = jobs(rows[:1], "one"), jobs(rows, "five")
-    # Five expectations cost the same Spark jobs as one: a single aggregation (plus, at
-    # most, Delta reading its log for the input table).
-    assert five == one and five <= 3
+    single, all_five = jobs(rows[:1], "one"), jobs(rows, "five")
+    # The check before a commit: five cost the same jobs as one, a single aggregation
+    # (plus, at most, Delta reading its log for the input table).
+    assert all_five == single and all_five <= 3
 
 
 def test_fail_keeps_previous_version_and_records_reason(
@@ -254,3 +289,26 @@ def test_environment_bound_expectations(spark: SparkSession, tmp_path: Path) -> 
     q = Project(tmp_path / "second", exps)
     failed = q.run(spark, data_env="training")
     assert failed.error_code == Code.EXPECTATION_FAILED and "label_present" in str(failed.error)
+
+
+def test_raising_quarantine_expectation_sets_every_evaluated_row_aside(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A quarantine expectation that raises fails the first write that evaluates it; it is
+    found, recorded with its error, and then holds for no row: nothing unchecked lands."""
+    p = Project(
+        tmp_path,
+        """\
+        - expect_column_values_to_match_regex: {column: status, regex: '(['}
+          action: quarantine
+          name: broken_quarantine
+        """,
+    )
+    result = p.run(spark)
+    assert result.ok, result.error
+    step = result.step(p.table)
+    assert (step.rows_read, step.rows_written, step.rows_quarantined) == (10, 0, 10)
+    q = spark.table(f"{p.table}__quarantine").collect()
+    assert sum(1 for r in q if r["reasons"] == ["expectation:broken_quarantine"]) == 9
+    res = p.results(spark, result.run_id)["broken_quarantine"]
+    assert res["success"] is False and res["exception"]

@@ -123,16 +123,23 @@ class TableJudgement:
     details: str = ""
 
 
-def table_aggregates(i: int, type_: str, kw: Mapping[str, Any], col: Resolver) -> list[Column]:
+def table_aggregates(
+    i: int, type_: str, kw: Mapping[str, Any], col: Resolver, rows: Column | None = None
+) -> list[Column]:
     """The aggregates one ``agg`` over the written rows computes for expectation ``i``
-    (aliased ``t{i}_...``); schema-only and uniqueness expectations need none."""
+    (aliased ``t{i}_...``); schema-only and uniqueness expectations need none.
+
+    Args:
+        rows: which rows count, when the ``agg`` also sees others (``col`` then gives null
+            on those, which every other aggregate here ignores).
+    """
     from pyspark.sql import functions as F
 
     def a(expr: Column, what: str) -> Column:
         return expr.alias(f"t{i}_{what}")
 
     if type_ in ("expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"):
-        return [a(F.count(F.lit(1)), "v")]
+        return [a(F.count(F.lit(1)) if rows is None else F.count_if(rows), "v")]
     if type_ in (
         "expect_column_to_exist",
         "expect_table_columns_to_match_set",

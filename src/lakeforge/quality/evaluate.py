@@ -1,17 +1,25 @@
-"""Evaluate a table's expectations inside its conform step.
+"""Evaluate a table's expectations inside its conform step, without a pass of their own.
 
 Row-level expectations become one boolean column each on the flagged rows (rows that
-already failed a cast or a null key are quarantined for that and not evaluated). One
-``agg`` then counts, per expectation, the rows considered and the rows unexpected, with a
-small sample of failing values (first, smallest, largest), plus how many rows the actions
-quarantine and drop: a single Spark job however many expectations there are. The same
-columns feed the writes: a ``quarantine`` failure adds ``expectation:<name>`` to the row's
-reasons, a ``drop`` failure marks the row dropped (counted, not written).
+already failed a cast or a null key are quarantined for that and not evaluated). They
+cost no Spark job before the commit: the writes carry them. A ``quarantine`` failure adds
+``expectation:<name>`` to the row's reasons, a ``drop`` failure ``drop:<name>``; either
+sends the row to the table's quarantine, so nothing is lost and a dropped row can still be
+audited (the accounting counts it as dropped, not quarantined).
 
-An expectation whose evaluation raises (an invalid regex, say) is found by evaluating the
-suspects one at a time, only after the combined job failed. It is recorded as failed
-with the exception text and follows its action: warn records it, fail stops the step,
-drop and quarantine apply to every evaluated row (nothing unchecked lands).
+Results are then measured on what the step wrote, in one ``agg``: the rows of this run in
+the version just committed (typed, columnar) plus the rows this run set aside by an
+expectation (parsed back from the quarantine's JSON record: few, by design). Rows that a
+newer row of the same key superseded are not written, so they are not counted; warn
+percentages describe the table's new rows, as Great Expectations would validating it.
+
+Only an expectation with action ``fail`` must be judged before anything is committed: it
+costs one counting pass over the rows read (all ``fail`` ones together, one job).
+
+An expectation whose evaluation raises (an invalid regex, say) fails the first job that
+evaluates it; the suspects are then evaluated one at a time to find it. It is recorded as
+failed with the exception text and follows its action: warn records it, fail stops the
+step, drop and quarantine apply to every evaluated row (nothing unchecked lands).
 
 Table-level expectations are judged on the rows this step writes (for ``overwrite``, the
 whole new table; for the incremental modes, this run's batch) in one more ``agg``
@@ -40,13 +48,24 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
 REASONS = "_lf_reasons"
-DROP = "_lf_drop"
+# True when the row has a reason: the cheap boolean that filters and partitions use, so the
+# reasons arrays are only ever built for the rows that go to the quarantine.
+BAD = "_lf_bad"
 CLEAN = "_lf_clean"  # passed the cast and key checks: the rows expectations evaluate
-SAMPLE_SIZE = 3
+SAMPLE_SIZE = 2  # the smallest and the largest failing value
+QUARANTINE_PREFIX = "expectation:"
+DROP_PREFIX = "drop:"
+# Reasons the cast and key checks give (see steps.conform.flag_rows): such rows were never
+# evaluated by an expectation.
+CHECK_PREFIXES = ("cast_failed:", "null_not_allowed:", "malformed_record")
 
 
 def flag_name(i: int) -> str:
     return f"_lf_x{i}"
+
+
+def reason_for(e: Expectation) -> str:
+    return f"{DROP_PREFIX if e.action == 'drop' else QUARANTINE_PREFIX}{e.name}"
 
 
 @dataclass
@@ -71,11 +90,11 @@ class ExpectationResult:
 
 @dataclass
 class RowOutcome:
-    frame: DataFrame  # flagged rows with expectation columns, reasons and _lf_drop
     results: list[ExpectationResult] = field(default_factory=list)
-    rows: int = 0
-    quarantined: int = 0
-    dropped: int = 0
+    rows: int = 0  # rows evaluated
+    quarantined: int = 0  # ... set aside by a quarantine expectation (or more reasons)
+    dropped: int = 0  # ... set aside by drop expectations only
+    raised: dict[str, str] = field(default_factory=dict)  # expectation name -> error
 
 
 def _resolver(declared: list[str], cast_name: Any) -> Any:
@@ -90,59 +109,104 @@ def _resolver(declared: list[str], cast_name: Any) -> Any:
 def _with_flags(
     flagged: DataFrame,
     exps: list[Expectation],
-    raised: dict[int, str],
+    raised: dict[str, str],
     col: Any,
+    clean: Column | None = None,
+    known_to_pass: Column | None = None,
 ) -> DataFrame:
+    """Add ``_lf_clean`` and a flag per expectation.
+
+    Args:
+        known_to_pass: rows that hold every ``quarantine`` and ``drop`` expectation by
+            construction (rows that landed): those are not evaluated again.
+    """
     from pyspark.sql import functions as F
 
-    clean = F.size(F.col(REASONS)) == 0  # cast and key checks passed
+    if clean is None:  # cast and key checks passed
+        clean = ~F.col(BAD) if BAD in flagged.columns else F.size(F.col(REASONS)) == 0
     flags = []
     for i, e in enumerate(exps):
-        cond = F.lit(True) if i in raised else unexpected(e.type, e.kwargs, col)
+        cond = F.lit(True) if e.name in raised else unexpected(e.type, e.kwargs, col)
+        if known_to_pass is not None and e.action in ("quarantine", "drop"):
+            cond = ~known_to_pass & cond
         flags.append((clean & cond).alias(flag_name(i)))
-    df = flagged.select("*", clean.alias(CLEAN), *flags)
-    reasons = [
-        F.when(F.col(flag_name(i)), F.lit(f"expectation:{e.name}"))
-        for i, e in enumerate(exps)
-        if e.action == "quarantine"
-    ]
-    if reasons:
+    return flagged.select("*", clean.alias(CLEAN), *flags)
+
+
+def with_checks(
+    flagged: DataFrame,
+    exps: list[Expectation],
+    declared: list[str],
+    cast_name: Any,
+    raised: dict[str, str] | None = None,
+) -> DataFrame:
+    """Add the expectation columns and their reasons to ``flagged`` (lazily: no job).
+
+    A row failing a ``quarantine`` or ``drop`` expectation gets its reason appended, which
+    sends it to the quarantine instead of the table."""
+    from pyspark.sql import functions as F
+
+    raised = raised or {}
+    col = _resolver(declared, cast_name)
+    df = _with_flags(flagged, exps, raised, col)
+    setting_aside = [(i, e) for i, e in enumerate(exps) if e.action in ("quarantine", "drop")]
+    if setting_aside:
+        reasons = [F.when(F.col(flag_name(i)), F.lit(reason_for(e))) for i, e in setting_aside]
         # Flags are false on rows that already have reasons, so appending cannot mix the
         # two kinds; one reference to the (costly) cast reasons keeps it computed once.
         df = df.withColumn(REASONS, F.concat(F.col(REASONS), F.array_compact(F.array(*reasons))))
-    drops = [F.col(flag_name(i)) for i, e in enumerate(exps) if e.action == "drop"]
-    drop = F.lit(False)
-    for d in drops:
-        drop = drop | d
-    return df.withColumn(DROP, (F.size(F.col(REASONS)) == 0) & drop)
+        # The same verdict as a boolean, without the flags' clean factor: Spark inlines it
+        # into the write's filter, where it must stay cheap.
+        bad = F.col(BAD)
+        for _, e in setting_aside:
+            bad = bad | (F.lit(True) if e.name in raised else unexpected(e.type, e.kwargs, col))
+        df = df.withColumn(BAD, bad)
+    return df
 
 
-def _aggregates(exps: list[Expectation], col: Any, only: int | None = None) -> list[Column]:
+def _aggregates(
+    exps: list[Expectation], col: Any, only: int | None = None
+) -> tuple[list[Column], dict[int, str]]:
+    """The one ``agg``'s columns. Kept lean on purpose: every aggregate adds generated
+    code, and a large method runs slowly until the JIT compiles it (or never, past
+    HotSpot's huge-method limit). Counts shared by several expectations (rows evaluated,
+    a column's non-null rows) are computed once; the sample is the smallest and largest
+    failing value.
+
+    Returns:
+        The columns, and for each expectation the alias of its "considered" count.
+    """
     from pyspark.sql import functions as F
 
+    has_reasons = F.size(F.col(REASONS)) > 0
+    only_drops = F.forall(F.col(REASONS), lambda r: r.startswith(DROP_PREFIX))
+    # Rows quarantined for their own casts or keys are not evaluated; the rest are.
+    evaluated = F.col(CLEAN)
     out = [
         F.count(F.lit(1)).alias("rows"),
-        F.sum(F.when(F.size(F.col(REASONS)) > 0, 1).otherwise(0)).alias("quarantined"),
-        F.sum(F.when(F.col(DROP), 1).otherwise(0)).alias("dropped"),
+        F.count_if(has_reasons & ~only_drops).alias("quarantined"),
+        F.count_if(has_reasons & only_drops).alias("dropped"),
+        F.count_if(evaluated).alias("evaluated"),
     ]
+    shared: dict[str, str] = {}  # considered-expression -> alias
+    n_of: dict[int, str] = {}
     for i, e in enumerate(exps):
         if only is not None and i != only:
             continue
         bad = F.col(flag_name(i))
         shown = F.when(bad, sample_value(e.type, e.kwargs, col))
-        # Rows quarantined for their own casts or keys are not evaluated; the rest are.
-        evaluated = F.col(CLEAN)
+        cond = evaluated & considered(e.type, e.kwargs, col)
+        key = str(cond)
+        if key not in shared:
+            shared[key] = f"n{len(shared)}"
+            out.append(F.count_if(cond).alias(shared[key]))
         out += [
-            F.sum(F.when(bad, 1).otherwise(0)).alias(f"x{i}_bad"),
-            F.sum(F.when(evaluated & considered(e.type, e.kwargs, col), 1).otherwise(0)).alias(
-                f"x{i}_n"
-            ),
-            F.sum(F.when(evaluated, 1).otherwise(0)).alias(f"x{i}_all"),
-            F.first(shown, ignorenulls=True).alias(f"x{i}_s1"),
-            F.min(shown).alias(f"x{i}_s2"),
-            F.max(shown).alias(f"x{i}_s3"),
+            F.count_if(bad).alias(f"x{i}_bad"),
+            F.min(shown).alias(f"x{i}_s1"),
+            F.max(shown).alias(f"x{i}_s2"),
         ]
-    return out
+        n_of[i] = shared[key]
+    return out, n_of
 
 
 def _first_line(exc: BaseException) -> str:
@@ -150,80 +214,154 @@ def _first_line(exc: BaseException) -> str:
     return (text.splitlines() or [type(exc).__name__])[0][:500]
 
 
+def find_raising(
+    flagged: DataFrame, exps: list[Expectation], declared: list[str], cast_name: Any
+) -> dict[str, str]:
+    """After a job that evaluated ``exps`` failed: which of them raise, each with its
+    error's first line (one job per expectation: only ever on this error path)."""
+    return _probe(flagged, exps, _resolver(declared, cast_name))
+
+
+def _probe(
+    frame: DataFrame, exps: list[Expectation], col: Any, clean: Column | None = None
+) -> dict[str, str]:
+    raised: dict[str, str] = {}
+    for i, e in enumerate(exps):
+        others = {x.name: "" for x in exps if x.name != e.name}
+        try:
+            probe = _with_flags(frame, exps, others, col, clean)
+            probe.agg(*_aggregates(exps, col, only=i)[0]).first()
+        except Exception as exc:
+            raised[e.name] = _first_line(exc)
+    return raised
+
+
+def _outcome(
+    row: Any, exps: list[Expectation], raised: dict[str, str], n_of: dict[int, str]
+) -> RowOutcome:
+    outcome = RowOutcome(
+        rows=int(row["rows"] or 0),
+        quarantined=int(row["quarantined"] or 0),
+        dropped=int(row["dropped"] or 0),
+        raised=dict(raised),
+    )
+    for i, e in enumerate(exps):
+        bad = int(row[f"x{i}_bad"] or 0)
+        n = int(row[n_of[i]] or 0)
+        total = int(row["evaluated"] or 0)
+        sample = tuple(
+            sorted({str(row[f"x{i}_s{k}"]) for k in (1, 2) if row[f"x{i}_s{k}"] is not None})
+        )[:SAMPLE_SIZE]
+        if e.name in raised:
+            outcome.results.append(ExpectationResult(e, False, total, exception=raised[e.name]))
+            continue
+        percent = 100.0 * bad / n if n else 0.0
+        mostly = float(e.kwargs.get("mostly", 1.0))
+        success = n == 0 or (n - bad) / n >= mostly
+        outcome.results.append(ExpectationResult(e, success, total, bad, percent, None, sample))
+    return outcome
+
+
 def evaluate_rows(
     flagged: DataFrame,
     exps: list[Expectation],
     declared: list[str],
     cast_name: Any,
-    cache: bool = False,
 ) -> RowOutcome:
-    """Add the expectation columns to ``flagged`` and count them in one job.
+    """Count ``exps`` on the rows read, in one job (the check before a commit, for
+    expectations with action ``fail``)."""
+    col = _resolver(declared, cast_name)
+    aggs, n_of = _aggregates(exps, col)
+    try:
+        row = _with_flags(flagged, exps, {}, col).agg(*aggs).first()
+        raised: dict[str, str] = {}
+    except Exception as first_error:
+        raised = find_raising(flagged, exps, declared, cast_name)
+        if not raised:
+            raise first_error from None
+        row = _with_flags(flagged, exps, raised, col).agg(*aggs).first()
+    assert row is not None
+    return _outcome(row, exps, raised, n_of)
+
+
+LANDED = "_lf_landed"
+
+
+def measure_written(
+    landed: DataFrame,
+    set_aside: DataFrame | None,
+    exps: list[Expectation],
+    declared: list[str],
+    raised: dict[str, str],
+    table_exps: list[Expectation] | None = None,
+) -> tuple[RowOutcome, dict[str, Any] | None]:
+    """Count ``exps`` on what the step wrote, in one job.
 
     Args:
-        cache: persist the checked rows (memory and disk) while counting them, for the
-            caller to reuse and then ``unpersist``.
+        landed: this run's rows in the committed version (declared, typed columns).
+        set_aside: this run's rows that expectations sent to the quarantine, typed again
+            from their records, with their reasons in ``_lf_reasons``.
+        table_exps: table-level expectations whose aggregates (over ``landed`` only) the
+            same job computes, for :func:`evaluate_table`'s ``aggregated``.
+
+    Returns:
+        The row-level outcome, and the table-level aggregates (None when there are none,
+        or when they failed: :func:`evaluate_table` then computes them itself).
     """
-    col = _resolver(declared, cast_name)
-    raised: dict[int, str] = {}
+    from pyspark.sql import functions as F
 
-    def checked(raised_now: dict[int, str]) -> DataFrame:
-        frame = _with_flags(flagged, exps, raised_now, col)
-        if cache:
-            from pyspark import StorageLevel
+    def col(name: str) -> Column:
+        return F.col(f"`{name}`")
 
-            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
-        return frame
+    def landed_only(name: str) -> Column:
+        return F.when(F.col(LANDED), F.col(f"`{name}`"))
 
-    frame: DataFrame | None = None
-    try:
-        frame = checked(raised)
-        row = frame.agg(*_aggregates(exps, col)).first()
-    except Exception as first_error:  # find which expectation raises, one at a time
-        for i in range(len(exps)):
-            try:
-                probe = _with_flags(flagged, exps, {j: "" for j in range(len(exps)) if j != i}, col)
-                probe.agg(*_aggregates(exps, col, only=i)).first()
-            except Exception as exc:
-                raised[i] = _first_line(exc)
-        if not raised:
-            raise first_error
-        if frame is not None:
-            frame.unpersist()
-        frame = checked(raised)
-        row = frame.agg(*_aggregates(exps, col)).first()
-    assert row is not None
-    outcome = RowOutcome(
-        frame=frame,
-        rows=int(row["rows"] or 0),
-        quarantined=int(row["quarantined"] or 0),
-        dropped=int(row["dropped"] or 0),
+    cols = [col(c) for c in declared]
+    frame = landed.select(
+        *cols, F.array().cast("array<string>").alias(REASONS), F.lit(True).alias(LANDED)
     )
-    for i, e in enumerate(exps):
-        bad = int(row[f"x{i}_bad"] or 0)
-        n = int(row[f"x{i}_n"] or 0)
-        sample = tuple(
-            sorted({str(row[f"x{i}_s{k}"]) for k in (1, 2, 3) if row[f"x{i}_s{k}"] is not None})
-        )[:SAMPLE_SIZE]
-        if i in raised:
-            outcome.results.append(
-                ExpectationResult(
-                    e, False, int(row[f"x{i}_all"] or 0), None, None, exception=raised[i]
-                )
-            )
-            continue
-        percent = 100.0 * bad / n if n else 0.0
-        mostly = float(e.kwargs.get("mostly", 1.0))
-        success = n == 0 or (n - bad) / n >= mostly
-        outcome.results.append(
-            ExpectationResult(e, success, int(row[f"x{i}_all"] or 0), bad, percent, None, sample)
-        )
-    return outcome
+    if set_aside is not None:
+        aside = set_aside.select(*cols, F.col(REASONS), F.lit(False).alias(LANDED))
+        frame = frame.unionByName(aside)
+    extra: list[Column] = []
+    for i, e in enumerate(table_exps or []):
+        extra += table_aggregates(i, e.type, e.kwargs, landed_only, F.col(LANDED))
+
+    aggs, n_of = _aggregates(exps, col)
+
+    def count(known: dict[str, str], more: list[Column]) -> Any:
+        # Landed rows passed the quarantine and drop expectations: only the set-aside
+        # rows are evaluated for those.
+        checked = _with_flags(frame, exps, known, col, F.lit(True), F.col(LANDED))
+        return checked.agg(*aggs, *more).first()
+
+    try:
+        row = count(raised, extra)
+    except Exception as first_error:
+        # A ``warn`` expectation is first evaluated here (the writes do not need it), or a
+        # table-level aggregate raised: without those, the row-level ones may still hold.
+        extra = []
+        pending = [e for e in exps if e.name not in raised]
+        found = _probe(frame, pending, col, F.lit(True))
+        if not found and not table_exps:
+            raise first_error from None
+        raised = {**raised, **found}
+        row = count(raised, [])
+    assert row is not None
+    tables = {k: v for k, v in row.asDict().items() if k[:1] == "t"} if extra else None
+    return _outcome(row, exps, raised, n_of), tables
 
 
 def evaluate_table(
-    landed: DataFrame, exps: list[Expectation], declared: list[str]
+    landed: DataFrame,
+    exps: list[Expectation],
+    declared: list[str],
+    aggregated: dict[str, Any] | None = None,
 ) -> list[ExpectationResult]:
-    """Judge table-level expectations on the rows about to be written (declared names)."""
+    """Judge table-level expectations on the rows about to be written (declared names).
+
+    Args:
+        aggregated: their aggregates, when another job computed them already."""
     from pyspark.sql import functions as F
 
     def col(name: str) -> Column:
@@ -235,7 +373,9 @@ def evaluate_table(
         aggs += table_aggregates(i, e.type, e.kwargs, col)
     row: dict[str, Any] = {}
     error: str | None = None
-    if aggs:
+    if aggregated is not None:
+        row = aggregated
+    elif aggs:
         try:
             first = landed.agg(*aggs).first()
             row = first.asDict() if first is not None else {}

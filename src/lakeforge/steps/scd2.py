@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lakeforge.io.delta import Commit, Txn, merge_into, table_exists, write_table
 from lakeforge.io.files import META_INGESTED_AT, META_RUN_ID, META_SOURCE_FILE
 from lakeforge.plan.steps import ConformStep
-from lakeforge.quality.evaluate import DROP  # set by expectations with action drop
+from lakeforge.quality.evaluate import BAD  # a row with reasons (see conform.flag_rows)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -57,10 +57,9 @@ def categorize(spark: SparkSession, flagged: DataFrame, step: ConformStep) -> Da
     assert spec.sequence_by is not None
     keys = [F.col(_cast(k)) for k in spec.keys]
     seq = F.col(_cast(spec.sequence_by))
-    # Quarantined and dropped (by an expectation) rows take no part in history.
-    bad = F.size(REASONS) > 0
-    dropped = F.col(DROP) if DROP in flagged.columns else F.lit(False)
-    invalid = bad | dropped
+    # Quarantined and dropped (by an expectation: a ``drop:`` reason) rows take no part in
+    # history.
+    invalid = F.col(BAD)
     df = flagged.withColumn(ROW_HASH, row_hash(step))
     newest_first = [
         F.col(c).desc_nulls_last() for c in (META_INGESTED_AT, META_SOURCE_FILE) if c in df.columns
@@ -86,8 +85,7 @@ def categorize(spark: SparkSession, flagged: DataFrame, step: ConformStep) -> Da
         first_of_key & (F.col("_lf_cur_hash") == F.col(ROW_HASH)) & ~late
     )
     category = (
-        F.when(bad, F.lit("quarantine"))
-        .when(dropped, F.lit("drop"))
+        F.when(invalid, F.lit("quarantine"))
         .when(F.col("_lf_same_rank") > 1, F.lit("duplicate"))
         .when(late, F.lit("quarantine"))
         .when(unchanged, F.lit("duplicate"))
@@ -105,10 +103,7 @@ def _join_prev(df: DataFrame, distinct_rows: DataFrame, step: ConformStep) -> Da
     spec = step.spec
     assert spec.sequence_by is not None
     cols = [_cast(k) for k in spec.keys] + [_cast(spec.sequence_by)]
-    kept = F.size(REASONS) == 0
-    if DROP in distinct_rows.columns:
-        kept = kept & ~F.col(DROP)
-    prev = distinct_rows.where(kept).select(*cols, "_lf_prev_hash")
+    prev = distinct_rows.where(~F.col(BAD)).select(*cols, "_lf_prev_hash")
     return df.join(prev, on=cols, how="left")
 
 
