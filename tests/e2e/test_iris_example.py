@@ -1,0 +1,133 @@
+"""The iris example end to end, each command in its own process as a user runs it:
+generate -> ``lakeforge run`` -> ``lakeforge publish`` -> ``jobs/iris/train.py``. What
+the data must become comes from the generator's own truth."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import new_retail_project
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.e2e
+mlflow = pytest.importorskip("mlflow")
+pytest.importorskip("sklearn")
+
+
+def generator() -> ModuleType:
+    # Loaded under its own name: the retail example's generator is also generate_data.
+    path = REPO / "jobs" / "iris" / "generate_data.py"
+    spec = importlib.util.spec_from_file_location("iris_generate_data", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def iris(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every step once; each test checks one part of what came out."""
+    project = new_retail_project(tmp_path_factory.mktemp("iris-project"))  # jobs + conf
+    project.run(sys.executable, "jobs/iris/generate_data.py", "--out", "data/raw/iris")
+    project.lakeforge("run", "jobs/iris/pipeline.yml", "--json-result", "run.json")
+    quarantine = project.sql_json(
+        "SELECT reason, get_json_object(record, '$.flower_id') AS flower_id "
+        "FROM silver.measurements__quarantine"
+    )
+    published = project.lakeforge("publish", "jobs/iris/training/iris_species.yml")
+    uri = (project.root / "mlruns").as_uri()
+    project.run(
+        sys.executable,
+        "jobs/iris/train.py",
+        "--tracking-uri",
+        uri,
+        "--json-result",
+        "train.json",
+    )
+    return {
+        "project": project,
+        "run": json.loads((project.root / "run.json").read_text()),
+        "quarantine": quarantine,
+        "set_id": published.stdout.strip().splitlines()[-1],
+        "train": json.loads((project.root / "train.json").read_text()),
+        "tracking_uri": uri,
+    }
+
+
+def test_rows_accounting_and_bad_rows_quarantined(iris: dict[str, Any], tmp_path: Path) -> None:
+    truth = generator().generate(tmp_path)
+    steps = {s["table"]: s for s in iris["run"]["steps"]}
+    assert iris["run"]["status"] == "succeeded"
+    assert steps["bronze.measurements"]["rows_written"] == truth.rows
+    silver = steps["silver.measurements"]
+    quarantined = sum(truth.quarantined.values())
+    assert (silver["rows_read"], silver["rows_quarantined"], silver["rows_deduplicated"]) == (
+        truth.rows,
+        quarantined,
+        truth.duplicates,
+    )
+    assert silver["rows_written"] == truth.flowers
+    assert silver["rows_read"] == (
+        silver["rows_written"]
+        + silver["rows_quarantined"]
+        + silver["rows_dropped"]
+        + silver["rows_deduplicated"]
+    )
+    assert steps["gold.flower_features"]["rows_written"] == truth.flowers
+    reasons = sorted(r["reason"] for r in iris["quarantine"])
+    assert reasons == sorted(generator().REASONS.values())
+    # Only the injected rows (ids beyond the 150 real flowers, or none) were set aside.
+    assert all(r["flower_id"] is None or int(r["flower_id"]) > 900 for r in iris["quarantine"])
+
+
+def test_training_set_published_with_three_splits(iris: dict[str, Any]) -> None:
+    set_id = iris["set_id"]
+    assert set_id == "iris_species-v0"
+    manifest_file = iris["project"].root / "training_sets" / "iris_species" / f"{set_id}.json"
+    manifest = json.loads(manifest_file.read_text())
+    assert list(manifest["splits"]) == ["train", "validation", "test"]
+    rows = {s: v["rows"] for s, v in manifest["splits"].items()}
+    assert sum(rows.values()) == 150 and all(n > 0 for n in rows.values())
+    assert {i["table"]: i["version"] for i in manifest["inputs"]} == {
+        "silver.measurements": 0,
+        "gold.flower_features": 0,
+    }
+    # Every label found its flower's features (same measurement time, lag 0).
+    assert all(
+        s["point_in_time"]["features[0]"]["match_rate"] == 1.0 for s in manifest["splits"].values()
+    )
+    assert iris["train"]["rows"] == rows
+
+
+def test_train_run_logged_to_mlflow(iris: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 and a file: store
+    summary = iris["train"]
+    client = mlflow.MlflowClient(tracking_uri=iris["tracking_uri"])
+    run = client.get_run(summary["run_id"])
+    assert run.info.status == "FINISHED"
+    tags = run.data.tags
+    assert tags["lakeforge.training_set.id"] == iris["set_id"]
+    assert tags["lakeforge.input.labels"] == "silver.measurements@0"
+    assert tags["lakeforge.input.features.0"] == "gold.flower_features@0"
+    assert run.data.metrics["test_accuracy"] > 0.8  # iris is easy
+    assert run.data.metrics["validation_accuracy"] > 0.8
+    contexts = {
+        t.value: d.dataset.digest
+        for d in run.inputs.dataset_inputs
+        for t in d.tags
+        if t.key == "mlflow.data.context"
+    }
+    manifest = json.loads(
+        (
+            iris["project"].root / "training_sets" / "iris_species" / f"{iris['set_id']}.json"
+        ).read_text()
+    )
+    assert contexts == {s: v["checksum"] for s, v in manifest["splits"].items()}
