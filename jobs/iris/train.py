@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     import lakeforge
 
+    # pyspark's toPandas tries Arrow first and warns that pyarrow is absent (not needed).
+    warnings.filterwarnings("ignore", message=r".*Arrow optimization.*")
     manifest = lakeforge.training_manifest(args.name, args.version, env=args.env)
     frames = lakeforge.training_set(
         args.name, version=manifest["table_version"], pandas=True, env=args.env
