@@ -8,8 +8,9 @@ required kwargs required), so this table cannot drift from the library silently.
 Two levels, because they cost differently and allow different actions:
 
 * ``row``: a condition per row (values not null, between, in a set, matching a regex,
-  lengths, column pairs). Compiled to Spark column conditions and evaluated together in
-  one pass; actions ``warn``, ``drop``, ``quarantine``, ``fail``.
+  lengths, column pairs). Compiled to Spark column conditions that the step's writes
+  carry, then counted together in one aggregation; actions ``warn``, ``drop``,
+  ``quarantine``, ``fail``.
 * ``table``: a property of the rows being written (row count, uniqueness, mean / median /
   quantile / min / max / sum / stdev ranges, distinct value sets, schema). Actions
   ``warn`` and ``fail`` only: there is no single row to drop or quarantine.

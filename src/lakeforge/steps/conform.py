@@ -406,6 +406,7 @@ class Checked:
     flagged: DataFrame  # casts and their reasons
     step: ConformStep
     quality: Quality
+    record_schema: Any  # the source columns' schema, as quarantine records hold them
     rows: DataFrame = field(init=False)  # ... plus the row-level expectations
     ranked: DataFrame = field(init=False)
 
@@ -491,7 +492,7 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
         quality.results += before.results
         quality.raised.update(before.raised)
     # The other row-level expectations cost no job here: the writes carry them.
-    checked = Checked(flagged, step, quality)
+    checked = Checked(flagged, step, quality, record_schema)
     before_commit = [e for e in quality.table_level if e.action == "fail"]
     if before_commit:
         # Only a table-level ``fail`` must be judged before the commit, on the rows about
@@ -534,12 +535,24 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
         Txn(f"lakeforge:{step.quarantine_table}<-{source}", txn_version) if incremental else None
     )
 
+    measured = [e for e in quality.row_level if e.action != "fail"]
+    kept: list[DataFrame] = []  # the quarantine rows as written, kept for the measure
+
     def write_quarantine() -> Commit:
         # Quarantine does not depend on the per-key ranking (except scd2's late changes),
         # so it is written from the checked rows: one scan and cast, no shuffle.
         q_source = checked.ranked if mode == "scd2" else rank_free(checked.rows)
+        rows = quarantine_rows(q_source, source_columns, step, version, ctx.run_id)
+        if measured:
+            # The write fills the cache (few rows, by design): the measure then reads
+            # them from memory instead of the table's new version.
+            from pyspark import StorageLevel
+
+            for old in kept:
+                old.unpersist()
+            kept[:] = [rows.persist(StorageLevel.MEMORY_AND_DISK)]
         return write_table(
-            quarantine_rows(q_source, source_columns, step, version, ctx.run_id),
+            rows,
             step.quarantine_table,
             q_mode,
             ctx.run_id,
@@ -548,7 +561,32 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
             metadata=meta,
         )
 
-    q_commit: Commit = checked.first_job(write_quarantine)
+    try:
+        q_commit: Commit = checked.first_job(write_quarantine)
+        written = Written(q_commit, kept[0] if kept and q_commit.committed_now else None)
+        _write_and_measure(ctx, step, result, quality, checked, written, counts, meta, txn_version)
+    finally:
+        for frame in kept:
+            frame.unpersist()
+
+
+def _write_and_measure(
+    ctx: StepContext,
+    step: ConformStep,
+    result: StepResult,
+    quality: Quality,
+    checked: Checked,
+    quarantined: Written,
+    counts: Counts | None,
+    meta: dict[str, Any],
+    txn_version: int,
+) -> None:
+    """Write the table itself, then measure the expectations on what both commits wrote."""
+    spark, mode = ctx.spark, step.spec.mode
+    incremental = mode in ("append", "merge", "scd2")
+    source = step.source_table
+    declared = list(step.spec.columns)
+    q_commit = quarantined.commit
     fail_point(f"conform.after_quarantine:{step.table}")
 
     # 2. The table itself.
@@ -583,7 +621,7 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
         # Results of the row-level expectations, and the dropped rows, from what the two
         # commits wrote: one job over this run's rows (also computing the aggregates of
         # the table-level ones judged after the commit).
-        aside = set_aside_rows(spark, step, q_commit, record_schema)
+        aside = set_aside_rows(spark, step, quarantined, checked.record_schema)
         quality.rows, aggregated = measure_written(
             written_rows(spark, step, commit),
             aside,
@@ -600,18 +638,29 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
     quality.record(result, commit.version)
 
 
+@dataclass(frozen=True)
+class Written:
+    """A quarantine commit, and the rows it wrote when they are still cached."""
+
+    commit: Commit
+    rows: DataFrame | None = None
+
+
 def set_aside_rows(
-    spark: SparkSession, step: ConformStep, q_commit: Commit, record_schema: Any
+    spark: SparkSession, step: ConformStep, quarantined: Written, record_schema: Any
 ) -> DataFrame | None:
     """This run's quarantined rows that passed the cast and key checks (so an expectation
     set them aside), typed again from their JSON records, with their reasons."""
     from pyspark.sql import functions as F
 
+    q_commit = quarantined.commit
     if not q_commit.rows_written:
         return None
-    run_id = (q_commit.meta or {}).get("lakeforge_run_id")
-    q = spark.read.option("versionAsOf", q_commit.version).table(step.quarantine_table)
-    q = q.where(F.col(META_RUN_ID) == F.lit(run_id))
+    q = quarantined.rows
+    if q is None:  # written by an earlier attempt (a retry skipped it): read them back
+        run_id = (q_commit.meta or {}).get("lakeforge_run_id")
+        q = spark.read.option("versionAsOf", q_commit.version).table(step.quarantine_table)
+        q = q.where(F.col(META_RUN_ID) == F.lit(run_id))
     q = q.where(~F.exists("reasons", lambda r: _starts_with_any(r, CHECK_PREFIXES)))
     names = set(record_schema.fieldNames())
     parsed = q.select(
