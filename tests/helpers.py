@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,3 +51,14 @@ def make_project(
     path = job / name
     path.write_text(textwrap.dedent(pipeline))
     return path
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """Import an example's script (``jobs/<job>/*.py``, not a package) under ``name``:
+    the examples' generators share a file name, so each gets its own module name."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -4,32 +4,23 @@ the data must become comes from the generator's own truth."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import mlflow  # the dev extra installs lakeforge[mlflow]: no skipping here
 import pytest
 
 from tests.e2e.conftest import new_retail_project
-from tests.helpers import REPO
+from tests.helpers import REPO, load_script
 
 pytestmark = pytest.mark.e2e
-mlflow = pytest.importorskip("mlflow")
-pytest.importorskip("sklearn")
 
 
 def generator() -> ModuleType:
-    # Loaded under its own name: the retail example's generator is also generate_data.
-    path = REPO / "jobs" / "iris" / "generate_data.py"
-    spec = importlib.util.spec_from_file_location("iris_generate_data", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "jobs" / "iris" / "generate_data.py", "iris_generate_data")
 
 
 @pytest.fixture(scope="module")

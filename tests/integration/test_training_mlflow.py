@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow  # the dev extra installs lakeforge[mlflow]: no skipping here
 import pytest
 from click.testing import CliRunner
 from pyspark.sql import SparkSession
@@ -19,8 +20,6 @@ from lakeforge.cli.main import cli
 from lakeforge.errors import Code, RuntimeSetupError
 from lakeforge.training.publish import Published, publish
 from tests.integration.test_training_publish import Inputs, make_inputs
-
-mlflow = pytest.importorskip("mlflow")
 
 pytestmark = pytest.mark.spark
 

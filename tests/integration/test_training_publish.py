@@ -24,9 +24,10 @@ import lakeforge
 from lakeforge.cli.main import cli
 from lakeforge.errors import Code, PublishError
 from lakeforge.io.delta import write_table
+from lakeforge.io.digest import sha256_file
 from lakeforge.runtime.session import ensure_schemas
 from lakeforge.training.checksum import checksum, spark_checksums
-from lakeforge.training.export import read_sums, sha256_file
+from lakeforge.training.export import read_sums
 from lakeforge.training.plan import iso_micros
 from lakeforge.training.publish import Published, publish
 from lakeforge.training.reproduce import reproduce

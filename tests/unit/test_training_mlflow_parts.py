@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 
 from lakeforge.errors import Code, RuntimeSetupError
 from lakeforge.training.mlflow_log import import_mlflow, manifest_tags, tag_key
-from tests.helpers import REPO
+from tests.helpers import REPO, load_script
 
 
 def manifest() -> dict[str, Any]:
@@ -60,13 +59,7 @@ def test_missing_mlflow_is_a_coded_error(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_iris_generator_truth_matches_its_files(tmp_path: Path) -> None:
-    pytest.importorskip("sklearn")
-    path = REPO / "jobs" / "iris" / "generate_data.py"
-    spec = importlib.util.spec_from_file_location("iris_generate_data_unit", path)
-    assert spec is not None and spec.loader is not None
-    gen = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = gen
-    spec.loader.exec_module(gen)
+    gen = load_script(REPO / "jobs" / "iris" / "generate_data.py", "iris_generate_data_unit")
 
     truth = gen.generate(tmp_path)
     rows = []

@@ -14,7 +14,6 @@ wheels differ only in ``delta/version.py``, so the 4.4.0 jars are the matching r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lakeforge.errors import Code, RuntimeSetupError
+from lakeforge.io.digest import sha256_file
 
 MANIFEST = "MANIFEST.json"
 
@@ -124,14 +124,6 @@ def bundle_jars(jars_dir: Path, bundle: str) -> list[Path]:
     return jars
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def resolve(bundle_name: str, jars_dir: Path, force: bool = False) -> list[Path]:
     """Make sure ``bundle_name``'s jars are cached; fetch them with Maven if not.
 
@@ -196,7 +188,7 @@ def resolve(bundle_name: str, jars_dir: Path, force: bool = False) -> list[Path]
         manifest = {
             "bundle": bundle_name,
             "artifacts": list(bundle.artifacts),
-            "jars": [{"name": j.name, "sha256": _sha256(j)} for j in kept],
+            "jars": [{"name": j.name, "sha256": sha256_file(j)} for j in kept],
             "dropped_as_provided_by_pyspark": [j.name for j in dropped],
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

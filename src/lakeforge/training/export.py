@@ -18,7 +18,6 @@ local mode).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lakeforge.errors import Code, PublishError
+from lakeforge.io.digest import sha256_file
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -42,14 +42,6 @@ class Export:
     checksum: str  # content checksum, equal to the manifest's
     files: tuple[Path, ...]  # data files, then the manifest copy
     sums_file: Path
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_sums(path: Path) -> dict[str, str]:
