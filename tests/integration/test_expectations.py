@@ -312,3 +312,57 @@ def test_raising_quarantine_expectation_sets_every_evaluated_row_aside(
     assert sum(1 for r in q if r["reasons"] == ["expectation:broken_quarantine"]) == 9
     res = p.results(spark, result.run_id)["broken_quarantine"]
     assert res["success"] is False and res["exception"]
+
+
+MORE_ORDERS = """\
+order_id,amount,status,email,placed,shipped
+11,70.00,new,g@x.org,2026-11-03,2026-11-04
+12,80.00,lost,h@x.org,2026-11-03,2026-11-04
+13,-1.00,new,bad-email,2026-11-03,2026-11-02
+"""
+
+
+def _report(step: object) -> dict[str, object]:
+    return json.loads(Path(step.quality_report).with_suffix(".json").read_text())  # type: ignore[attr-defined]
+
+
+def _outcomes(spark: SparkSession, p: Project, run_id: str) -> dict[str, tuple[object, ...]]:
+    keys = ("success", "element_count", "unexpected_count", "unexpected_percent", "sample")
+    return {
+        name: (*(r[k] for k in keys), str(r["observed_value"]))
+        for name, r in p.results(spark, run_id).items()
+    }
+
+
+def test_an_existing_table_is_measured_by_its_own_write(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Rebuilding an existing table, the write itself counts the expectations (a Spark
+    Observation): the same results, to the sample, as the aggregation a new table gets."""
+    grown = Project(tmp_path / "grown", ALL_ACTIONS)
+    first = grown.run(spark)
+    assert first.ok, first.error
+    assert _report(first.step(grown.table))["meta"]["measured_by"] == "aggregation"  # type: ignore[index]
+    (grown.root / "raw" / "o" / "more.csv").write_text(MORE_ORDERS)
+    second = grown.run(spark)  # a new bronze version: the table is rebuilt in place
+    assert second.ok, second.error
+    step = second.step(grown.table)
+    assert _report(step)["meta"]["measured_by"] == "observation"  # type: ignore[index]
+    assert (step.rows_read, step.rows_written, step.rows_quarantined, step.rows_dropped) == (
+        13,
+        8,
+        3,
+        2,
+    )
+
+    fresh = Project(tmp_path / "fresh", ALL_ACTIONS)  # the same rows, into a new table
+    (fresh.root / "raw" / "o" / "more.csv").write_text(MORE_ORDERS)
+    once = fresh.run(spark)
+    assert once.ok, once.error
+    assert _report(once.step(fresh.table))["meta"]["measured_by"] == "aggregation"  # type: ignore[index]
+    observed, aggregated = (
+        _outcomes(spark, grown, second.run_id),
+        _outcomes(spark, fresh, once.run_id),
+    )
+    assert observed == aggregated
+    assert observed["known_status"][2] == 2 and observed["email_shape"][2] == 2

@@ -140,6 +140,25 @@ def last_commit(spark: SparkSession, table: str) -> Commit | None:
     return _commit_from_row(table, row, committed_now=True) if row is not None else None
 
 
+def reports_observations(
+    spark: SparkSession,
+    table: str,
+    mode: str,
+    overwrite_schema: bool = False,
+    merge_schema: bool = False,
+    txn: Txn | None = None,
+) -> bool:
+    """Whether :func:`write_table` with ``observed=True`` runs a query whose Spark
+    ``Observation`` metrics come back: an append to, or a plain overwrite (same schema, no
+    txn id) of, an existing table. Creating a table (CREATE TABLE AS SELECT) does not
+    report them. (A txn-skipped append runs no query at all: check ``committed_now``.)"""
+    if not table_exists(spark, table):
+        return False
+    if mode == "append":
+        return True
+    return mode == "overwrite" and not overwrite_schema and not merge_schema and txn is None
+
+
 def write_table(
     df: DataFrame,
     table: str,
@@ -151,6 +170,7 @@ def write_table(
     txn: Txn | None = None,
     metadata: Mapping[str, Any] | None = None,
     partition_by: Sequence[str] = (),
+    observed: bool = False,
 ) -> Commit:
     """Write ``df`` to the metastore table ``table`` as one Delta commit.
 
@@ -166,6 +186,11 @@ def write_table(
         metadata: extra userMetadata fields (e.g. ``batch_id``, ``source_versions``).
         partition_by: partition columns (an overwrite may change them only together
             with ``overwrite_schema``).
+        observed: ``df`` carries a Spark ``Observation``. Its metrics only come back from
+            writes whose query Spark reports (appends, an overwrite of an existing table by
+            name), not from CREATE / REPLACE TABLE AS SELECT, which ``saveAsTable``
+            overwrites use: so an overwrite of an existing table, with its schema and
+            partitioning unchanged, goes through ``writeTo(...).overwrite(true)``.
 
     Returns:
         The commit, read back from the Delta log (``committed_now`` False if skipped).
@@ -184,8 +209,18 @@ def write_table(
         writer = writer.partitionBy(*partition_by)
     if txn is not None:
         writer = writer.option("txnAppId", txn.app_id).option("txnVersion", str(txn.version))
+    replace_by_name = (
+        observed
+        and mode == "overwrite"
+        and reports_observations(spark, table, mode, overwrite_schema, merge_schema, txn)
+    )
     with commit_context(spark, meta):
-        writer.saveAsTable(table)
+        if replace_by_name:
+            from pyspark.sql import functions as F
+
+            df.writeTo(table).option("userMetadata", meta).overwrite(F.lit(True))
+        else:
+            writer.saveAsTable(table)
     commit = last_commit(spark, table)
     meta_back = dict(commit.meta or {}) if commit is not None else {}
     if (

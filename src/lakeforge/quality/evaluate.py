@@ -165,7 +165,10 @@ def with_checks(
 
 
 def _aggregates(
-    exps: list[Expectation], col: Any, only: int | None = None
+    exps: list[Expectation],
+    col: Any,
+    only: int | None = None,
+    flags: list[Column] | None = None,
 ) -> tuple[list[Column], dict[int, str]]:
     """The one ``agg``'s columns. Kept lean on purpose: every aggregate adds generated
     code, and a large method runs slowly until the JIT compiles it (or never, past
@@ -173,27 +176,36 @@ def _aggregates(
     a column's non-null rows) are computed once; the sample is the smallest and largest
     failing value.
 
+    Args:
+        flags: each expectation's failure as an expression, over rows that are all
+            evaluated and have no reasons (a table's landed rows, observed as they are
+            written); default: the ``_lf_x<i>`` columns, ``_lf_clean`` and ``_lf_reasons``.
+
     Returns:
         The columns, and for each expectation the alias of its "considered" count.
     """
     from pyspark.sql import functions as F
 
-    has_reasons = F.size(F.col(REASONS)) > 0
-    only_drops = F.forall(F.col(REASONS), lambda r: r.startswith(DROP_PREFIX))
-    # Rows quarantined for their own casts or keys are not evaluated; the rest are.
-    evaluated = F.col(CLEAN)
-    out = [
-        F.count(F.lit(1)).alias("rows"),
-        F.count_if(has_reasons & ~only_drops).alias("quarantined"),
-        F.count_if(has_reasons & only_drops).alias("dropped"),
-        F.count_if(evaluated).alias("evaluated"),
-    ]
+    if flags is None:
+        has_reasons = F.size(F.col(REASONS)) > 0
+        only_drops = F.forall(F.col(REASONS), lambda r: r.startswith(DROP_PREFIX))
+        # Rows quarantined for their own casts or keys are not evaluated; the rest are.
+        evaluated = F.col(CLEAN)
+        out = [
+            F.count(F.lit(1)).alias("rows"),
+            F.count_if(has_reasons & ~only_drops).alias("quarantined"),
+            F.count_if(has_reasons & only_drops).alias("dropped"),
+            F.count_if(evaluated).alias("evaluated"),
+        ]
+    else:
+        evaluated = F.lit(True)
+        out = [F.count(F.lit(1)).alias("rows"), F.count(F.lit(1)).alias("evaluated")]
     shared: dict[str, str] = {}  # considered-expression -> alias
     n_of: dict[int, str] = {}
     for i, e in enumerate(exps):
         if only is not None and i != only:
             continue
-        bad = F.col(flag_name(i))
+        bad = F.col(flag_name(i)) if flags is None else flags[i]
         shown = F.when(bad, sample_value(e.type, e.kwargs, col))
         cond = evaluated & considered(e.type, e.kwargs, col)
         key = str(cond)
@@ -350,6 +362,74 @@ def measure_written(
     assert row is not None
     tables = {k: v for k, v in row.asDict().items() if k[:1] == "t"} if extra else None
     return _outcome(row, exps, raised, n_of), tables
+
+
+def landed_observation(
+    exps: list[Expectation],
+    raised: dict[str, str],
+    table_exps: list[Expectation],
+) -> tuple[list[Column], dict[int, str]]:
+    """Aggregates for a Spark ``Observation`` on the table's own write: every row there
+    landed, so it holds the ``quarantine`` and ``drop`` expectations by construction and
+    only the others are evaluated. Table-level aggregates ride along."""
+    from pyspark.sql import functions as F
+
+    def col(name: str) -> Column:
+        return F.col(f"`{name}`")
+
+    flags = [
+        F.lit(False)
+        if e.action in ("quarantine", "drop")
+        else F.lit(True)
+        if e.name in raised
+        else unexpected(e.type, e.kwargs, col)
+        for e in exps
+    ]
+    aggs, n_of = _aggregates(exps, col, flags=flags)
+    for i, e in enumerate(table_exps):
+        aggs += table_aggregates(i, e.type, e.kwargs, col)
+    return aggs, n_of
+
+
+def measure_observed(
+    landed: dict[str, Any],
+    set_aside: DataFrame | None,
+    exps: list[Expectation],
+    declared: list[str],
+    raised: dict[str, str],
+    has_table_exps: bool,
+) -> tuple[RowOutcome, dict[str, Any] | None]:
+    """:func:`measure_written` from the table write's observed metrics plus one small job
+    over the rows set aside (cached as the quarantine write computed them)."""
+    from pyspark.sql import functions as F
+
+    def col(name: str) -> Column:
+        return F.col(f"`{name}`")
+
+    merged = dict(landed)
+    merged.setdefault("quarantined", 0)
+    merged.setdefault("dropped", 0)
+    if set_aside is not None:
+        frame = set_aside.select(*[col(c) for c in declared], F.col(REASONS))
+        checked = _with_flags(frame, exps, raised, col, F.lit(True))
+        aggs, _ = _aggregates(exps, col)
+        aside = checked.agg(*aggs).first()
+        assert aside is not None
+        for key, value in aside.asDict().items():
+            mine = merged.get(key)
+            if value is None:
+                continue
+            if mine is None:
+                merged[key] = value
+            elif key.endswith("_s1"):
+                merged[key] = min(mine, value)
+            elif key.endswith("_s2"):
+                merged[key] = max(mine, value)
+            else:
+                merged[key] = mine + value
+    _, n_of = _aggregates(exps, col)
+    tables = {k: v for k, v in landed.items() if k[:1] == "t"} if has_table_exps else None
+    return _outcome(merged, exps, raised, n_of), tables
 
 
 def evaluate_table(

@@ -36,6 +36,7 @@ from lakeforge.io.delta import (
     merge_into,
     read_changes,
     read_version,
+    reports_observations,
     table_exists,
     write_table,
 )
@@ -49,6 +50,8 @@ from lakeforge.quality.evaluate import (
     evaluate_rows,
     evaluate_table,
     find_raising,
+    landed_observation,
+    measure_observed,
     measure_written,
     with_checks,
 )
@@ -286,6 +289,7 @@ class Quality:
     row_level: list[Expectation]
     table_level: list[Expectation]
     rows: RowOutcome | None = None  # row-level ones (but fail), measured on what was written
+    measured_by: str | None = None  # "observation" (of the table's write) or "aggregation"
     results: list[ExpectationResult] = field(default_factory=list)
     raised: dict[str, str] = field(default_factory=dict)  # expectation name -> error
 
@@ -341,6 +345,7 @@ class Quality:
                     "rows_evaluated": rows.rows if rows else None,
                     "rows_quarantined": rows.quarantined if rows else None,
                     "rows_dropped": rows.dropped if rows else None,
+                    "measured_by": self.measured_by,
                 },
             )
             result.quality_report = str(write_report(ctx.reports_dir, ctx.run_id, table, suite))
@@ -593,6 +598,9 @@ def _write_and_measure(
     landed = landed_rows(checked.ranked, step, ctx.run_id)
     add_columns = check_schema(spark, step, landed)
     txn = Txn(f"lakeforge:{step.table}<-{source}", txn_version) if incremental else None
+    measured = [e for e in quality.row_level if e.action != "fail"]
+    after_commit = [e for e in quality.table_level if e.action != "fail"]
+    observed: Observed | None = None
     with fail_during(f"conform.write:{step.table}"):
         if mode == "scd2":
             commit = scd2.apply(spark, checked.ranked, step, ctx.run_id, txn, meta, add_columns)
@@ -602,40 +610,118 @@ def _write_and_measure(
             out = landed.drop(DELETE) if DELETE in landed.columns else landed
             if mode == "merge" and DELETE in landed.columns:
                 out = landed.where(~landed[DELETE]).drop(DELETE)
-            commit = write_table(
-                out,
-                step.table,
-                "overwrite" if mode == "overwrite" else "append",
-                ctx.run_id,
-                step.table,
-                txn=txn,
-                metadata=meta,
-                merge_schema=add_columns,
-                overwrite_schema=add_columns and mode == "overwrite",
-            )
+            write_mode = "overwrite" if mode == "overwrite" else "append"
+            overwrite_schema = add_columns and mode == "overwrite"
 
-    measured = [e for e in quality.row_level if e.action != "fail"]
-    after_commit = [e for e in quality.table_level if e.action != "fail"]
+            def write(rows: DataFrame, observing: bool) -> Commit:
+                return write_table(
+                    rows,
+                    step.table,
+                    write_mode,
+                    ctx.run_id,
+                    step.table,
+                    txn=txn,
+                    metadata=meta,
+                    merge_schema=add_columns,
+                    overwrite_schema=overwrite_schema,
+                    observed=observing,
+                )
+
+            if measured and reports_observations(
+                spark, step.table, write_mode, overwrite_schema, add_columns, txn
+            ):
+                # The expectations are counted by the write itself (a Spark Observation):
+                # no job of their own over the rows landed.
+                observed = Observed.start(measured, quality.raised, after_commit)
+                try:
+                    commit = write(out.observe(observed.observation, *observed.aggregates), True)
+                except Exception:
+                    # A warn expectation that raises must not cost the write: write
+                    # without it, then measure (and find it) the usual way.
+                    observed = None
+                    commit = write(out, False)
+            else:
+                commit = write(out, False)
+
     aggregated = None
     if measured:
         # Results of the row-level expectations, and the dropped rows, from what the two
-        # commits wrote: one job over this run's rows (also computing the aggregates of
-        # the table-level ones judged after the commit).
+        # commits wrote: observed by the table's write plus a small job over the rows set
+        # aside, or else one job over this run's rows in the new version (also computing
+        # the aggregates of the table-level ones judged after the commit).
         aside = set_aside_rows(spark, step, quarantined, checked.record_schema)
-        quality.rows, aggregated = measure_written(
-            written_rows(spark, step, commit),
-            aside,
-            measured,
-            declared,
-            quality.raised,
-            after_commit,
-        )
+        metrics = observed.metrics() if observed is not None and commit.committed_now else None
+        if metrics is not None and observed is not None:
+            quality.rows, aggregated = measure_observed(
+                metrics, aside, measured, declared, quality.raised, bool(observed.table_exps)
+            )
+            quality.measured_by = "observation"
+        else:
+            quality.rows, aggregated = measure_written(
+                written_rows(spark, step, commit),
+                aside,
+                measured,
+                declared,
+                quality.raised,
+                after_commit,
+            )
+            quality.measured_by = "aggregation"
     _account(result, counts, commit, q_commit, step, quality)
     if after_commit:
         quality.results += evaluate_table(
             written_rows(spark, step, commit), after_commit, declared, aggregated
         )
     quality.record(result, commit.version)
+
+
+@dataclass
+class Observed:
+    """A Spark ``Observation`` of the table's write, counting the expectations."""
+
+    observation: Any
+    aggregates: list[Column]
+    table_exps: list[Expectation]  # table-level ones whose aggregates ride along
+
+    # Spark refuses distinct aggregates in an observation, and the percentile ones are not
+    # worth the risk: those are judged by a job of their own.
+    NOT_OBSERVED = (
+        "expect_column_median_to_be_between",
+        "expect_column_quantile_values_to_be_between",
+        "expect_column_unique_value_count_to_be_between",
+        "expect_column_proportion_of_unique_values_to_be_between",
+    )
+
+    @classmethod
+    def start(
+        cls, exps: list[Expectation], raised: dict[str, str], table_exps: list[Expectation]
+    ) -> Observed:
+        import uuid
+
+        from pyspark.sql import Observation
+
+        folded = [] if any(e.type in cls.NOT_OBSERVED for e in table_exps) else table_exps
+        aggregates, _ = landed_observation(exps, raised, folded)
+        return cls(Observation(f"lakeforge_{uuid.uuid4().hex}"), aggregates, folded)
+
+    def metrics(self, timeout: float = 60.0) -> dict[str, Any] | None:
+        """The observed values, or None if they do not come (the caller then measures
+        with a job of its own). ``Observation.get`` blocks until the query reports, so
+        it waits in a daemon thread, bounded."""
+        import threading
+
+        got: dict[str, Any] = {}
+
+        def wait() -> None:
+            try:
+                got["value"] = self.observation.get
+            except Exception:  # no metrics: fall back
+                got["value"] = None
+
+        waiter = threading.Thread(target=wait, daemon=True)
+        waiter.start()
+        waiter.join(timeout)
+        value = got.get("value")
+        return dict(value) if value else None
 
 
 @dataclass(frozen=True)
