@@ -164,61 +164,123 @@ def with_checks(
     return df
 
 
+@dataclass(frozen=True)
+class Aggregates:
+    """One ``agg``'s (or Observation's) columns, and how to read its row back."""
+
+    columns: list[Column]
+    n_of: dict[int, str]  # expectation index -> alias of its "considered" count
+    # alias -> (packed sum's alias, shift, width): counts that share one sum (see _pack)
+    packed: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+
+    def read(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with packed counts unpacked under their own aliases."""
+        out = {k: v for k, v in row.items() if not k.startswith(PACKED)}
+        for alias, (group, shift, width) in self.packed.items():
+            out[alias] = (int(row[group] or 0) >> shift) & ((1 << width) - 1)
+        return out
+
+
+PACKED = "_lf_p"
+
+
+def _pack(counts: list[tuple[str, Column]], bound: int) -> Aggregates:
+    """Counts as few 64-bit sums: each row adds ``1 << shift`` per condition it meets.
+
+    A Spark Observation updates every aggregate's buffer for every row, outside
+    whole-stage codegen, so its cost grows with the number of aggregates, not with their
+    simplicity. No count can exceed ``bound`` (the rows read), so ``width`` bits hold one
+    exactly and ``63 // width`` of them share a sum without carrying into each other.
+    """
+    from pyspark.sql import functions as F
+
+    width = max(1, int(bound).bit_length())
+    per_sum = max(1, 63 // width)
+    columns: list[Column] = []
+    packed: dict[str, tuple[str, int, int]] = {}
+    for g in range(0, len(counts), per_sum):
+        group = f"{PACKED}{g // per_sum}"
+        terms = []
+        for j, (alias, cond) in enumerate(counts[g : g + per_sum]):
+            terms.append(F.when(cond, F.lit(1 << (width * j))).otherwise(F.lit(0)))
+            packed[alias] = (group, width * j, width)
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        columns.append(F.sum(total).alias(group))
+    return Aggregates(columns, {}, packed)
+
+
 def _aggregates(
     exps: list[Expectation],
     col: Any,
     only: int | None = None,
-    flags: list[Column] | None = None,
-) -> tuple[list[Column], dict[int, str]]:
+    flags: list[Column | None] | None = None,
+    within: Column | None = None,
+    bound: int | None = None,
+) -> Aggregates:
     """The one ``agg``'s columns. Kept lean on purpose: every aggregate adds generated
-    code, and a large method runs slowly until the JIT compiles it (or never, past
-    HotSpot's huge-method limit). Counts shared by several expectations (rows evaluated,
-    a column's non-null rows) are computed once; the sample is the smallest and largest
-    failing value.
+    code, and past a few dozen of them a row costs far more than the sum of their parts
+    (measured: 35 aggregates cost 4x what 16 do). Counts shared by several expectations
+    (rows evaluated, a column's non-null rows) are computed once; the sample is the
+    smallest and largest failing value.
 
     Args:
         flags: each expectation's failure as an expression, over rows that are all
             evaluated and have no reasons (a table's landed rows, observed as they are
-            written); default: the ``_lf_x<i>`` columns, ``_lf_clean`` and ``_lf_reasons``.
-
-    Returns:
-        The columns, and for each expectation the alias of its "considered" count.
+            written); None for one known to hold on every such row (``quarantine`` and
+            ``drop`` ones), which then only gets its count of rows considered. Those
+            rows are counted as ``rows`` only (every one is evaluated). Default: the
+            ``_lf_x<i>`` columns, ``_lf_clean`` and ``_lf_reasons``.
+        within: with the default flags, count only these rows (the quarantine's rows that
+            an expectation set aside, not those its cast and key checks did).
+        bound: no count exceeds it: the counts are packed into few sums (see
+            :func:`_pack`), for a Spark Observation.
     """
     from pyspark.sql import functions as F
 
+    counts: list[tuple[str, Column]] = []  # alias -> the rows it counts
     if flags is None:
         has_reasons = F.size(F.col(REASONS)) > 0
         only_drops = F.forall(F.col(REASONS), lambda r: r.startswith(DROP_PREFIX))
         # Rows quarantined for their own casts or keys are not evaluated; the rest are.
         evaluated = F.col(CLEAN)
-        out = [
-            F.count(F.lit(1)).alias("rows"),
-            F.count_if(has_reasons & ~only_drops).alias("quarantined"),
-            F.count_if(has_reasons & only_drops).alias("dropped"),
-            F.count_if(evaluated).alias("evaluated"),
+        scope = F.lit(True) if within is None else within
+        counts += [
+            ("rows", scope),
+            ("quarantined", scope & has_reasons & ~only_drops),
+            ("dropped", scope & has_reasons & only_drops),
+            ("evaluated", evaluated),
         ]
     else:
         evaluated = F.lit(True)
-        out = [F.count(F.lit(1)).alias("rows"), F.count(F.lit(1)).alias("evaluated")]
+        counts.append(("rows", F.lit(True)))
+    samples: list[Column] = []
     shared: dict[str, str] = {}  # considered-expression -> alias
     n_of: dict[int, str] = {}
     for i, e in enumerate(exps):
         if only is not None and i != only:
             continue
-        bad = F.col(flag_name(i)) if flags is None else flags[i]
-        shown = F.when(bad, sample_value(e.type, e.kwargs, col))
         cond = evaluated & considered(e.type, e.kwargs, col)
         key = str(cond)
         if key not in shared:
             shared[key] = f"n{len(shared)}"
-            out.append(F.count_if(cond).alias(shared[key]))
-        out += [
-            F.count_if(bad).alias(f"x{i}_bad"),
-            F.min(shown).alias(f"x{i}_s1"),
-            F.max(shown).alias(f"x{i}_s2"),
-        ]
+            counts.append((shared[key], cond))
         n_of[i] = shared[key]
-    return out, n_of
+        bad = F.col(flag_name(i)) if flags is None else flags[i]
+        if bad is None:
+            continue
+        counts.append((f"x{i}_bad", bad))
+        shown = F.when(bad, sample_value(e.type, e.kwargs, col))
+        samples += [F.min(shown).alias(f"x{i}_s1"), F.max(shown).alias(f"x{i}_s2")]
+    if bound is not None:
+        packed = _pack(counts, bound)
+        return Aggregates(packed.columns + samples, n_of, packed.packed)
+    columns = [
+        F.count(F.lit(1)).alias(a) if a == "rows" and within is None else F.count_if(c).alias(a)
+        for a, c in counts
+    ]
+    return Aggregates(columns + samples, n_of)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -242,7 +304,7 @@ def _probe(
         others = {x.name: "" for x in exps if x.name != e.name}
         try:
             probe = _with_flags(frame, exps, others, col, clean)
-            probe.agg(*_aggregates(exps, col, only=i)[0]).first()
+            probe.agg(*_aggregates(exps, col, only=i).columns).first()
         except Exception as exc:
             raised[e.name] = _first_line(exc)
     return raised
@@ -283,17 +345,17 @@ def evaluate_rows(
     """Count ``exps`` on the rows read, in one job (the check before a commit, for
     expectations with action ``fail``)."""
     col = _resolver(declared, cast_name)
-    aggs, n_of = _aggregates(exps, col)
+    aggs = _aggregates(exps, col)
     try:
-        row = _with_flags(flagged, exps, {}, col).agg(*aggs).first()
+        row = _with_flags(flagged, exps, {}, col).agg(*aggs.columns).first()
         raised: dict[str, str] = {}
     except Exception as first_error:
         raised = find_raising(flagged, exps, declared, cast_name)
         if not raised:
             raise first_error from None
-        row = _with_flags(flagged, exps, raised, col).agg(*aggs).first()
+        row = _with_flags(flagged, exps, raised, col).agg(*aggs.columns).first()
     assert row is not None
-    return _outcome(row, exps, raised, n_of)
+    return _outcome(row.asDict(), exps, raised, aggs.n_of)
 
 
 LANDED = "_lf_landed"
@@ -339,13 +401,13 @@ def measure_written(
     for i, e in enumerate(table_exps or []):
         extra += table_aggregates(i, e.type, e.kwargs, landed_only, F.col(LANDED))
 
-    aggs, n_of = _aggregates(exps, col)
+    aggs = _aggregates(exps, col)
 
     def count(known: dict[str, str], more: list[Column]) -> Any:
         # Landed rows passed the quarantine and drop expectations: only the set-aside
         # rows are evaluated for those.
         checked = _with_flags(frame, exps, known, col, F.lit(True), F.col(LANDED))
-        return checked.agg(*aggs, *more).first()
+        return checked.agg(*aggs.columns, *more).first()
 
     try:
         row = count(raised, extra)
@@ -361,74 +423,107 @@ def measure_written(
         row = count(raised, [])
     assert row is not None
     tables = {k: v for k, v in row.asDict().items() if k[:1] == "t"} if extra else None
-    return _outcome(row, exps, raised, n_of), tables
+    return _outcome(row.asDict(), exps, raised, aggs.n_of), tables
+
+
+ROW_COUNT = ("expect_table_row_count_to_be_between", "expect_table_row_count_to_equal")
 
 
 def landed_observation(
     exps: list[Expectation],
     raised: dict[str, str],
     table_exps: list[Expectation],
-) -> tuple[list[Column], dict[int, str]]:
-    """Aggregates for a Spark ``Observation`` on the table's own write: every row there
-    landed, so it holds the ``quarantine`` and ``drop`` expectations by construction and
-    only the others are evaluated. Table-level aggregates ride along."""
+    bound: int,
+) -> Aggregates:
+    """Aggregates for a Spark ``Observation`` on the table's own write. Every row there
+    landed, so it holds the ``quarantine`` and ``drop`` expectations by construction: for
+    those only the rows considered are counted, and only the others are evaluated.
+    Table-level aggregates ride along (a row count is the observation's ``rows``).
+
+    Args:
+        bound: the rows read: no count exceeds it (the counts are packed, see _pack)."""
     from pyspark.sql import functions as F
 
     def col(name: str) -> Column:
         return F.col(f"`{name}`")
 
-    flags = [
-        F.lit(False)
+    flags: list[Column | None] = [
+        None
         if e.action in ("quarantine", "drop")
         else F.lit(True)
         if e.name in raised
         else unexpected(e.type, e.kwargs, col)
         for e in exps
     ]
-    aggs, n_of = _aggregates(exps, col, flags=flags)
+    aggs = _aggregates(exps, col, flags=flags, bound=bound)
     for i, e in enumerate(table_exps):
-        aggs += table_aggregates(i, e.type, e.kwargs, col)
-    return aggs, n_of
+        if e.type not in ROW_COUNT:
+            aggs.columns.extend(table_aggregates(i, e.type, e.kwargs, col))
+    return aggs
+
+
+def aside_observation(
+    exps: list[Expectation], declared: list[str], cast_name: Any, bound: int
+) -> Aggregates:
+    """Aggregates for a Spark ``Observation`` on the quarantine's write, over the checked
+    rows (:func:`with_checks`) it sets aside: those an expectation set aside count; those
+    the cast and key checks quarantined are not evaluated."""
+    from pyspark.sql import functions as F
+
+    return _aggregates(exps, _resolver(declared, cast_name), within=F.col(CLEAN), bound=bound)
 
 
 def measure_observed(
     landed: dict[str, Any],
-    set_aside: DataFrame | None,
+    set_aside: DataFrame | dict[str, Any] | None,
     exps: list[Expectation],
     declared: list[str],
     raised: dict[str, str],
-    has_table_exps: bool,
+    n_of: dict[int, str],
+    table_exps: list[Expectation],
 ) -> tuple[RowOutcome, dict[str, Any] | None]:
-    """:func:`measure_written` from the table write's observed metrics plus one small job
-    over the rows set aside (cached as the quarantine write computed them)."""
+    """:func:`measure_written` from the table write's observed metrics (see
+    :func:`landed_observation`) plus those of the rows set aside: observed by the
+    quarantine's write too (a dict, see :func:`aside_observation`), or counted by one
+    small job over them (cached as the quarantine write computed them)."""
     from pyspark.sql import functions as F
 
     def col(name: str) -> Column:
         return F.col(f"`{name}`")
 
-    merged = dict(landed)
-    merged.setdefault("quarantined", 0)
-    merged.setdefault("dropped", 0)
-    if set_aside is not None:
+    # Every landed row was evaluated and holds the quarantine and drop expectations.
+    merged = {"quarantined": 0, "dropped": 0, **landed, "evaluated": landed["rows"]}
+    for i in range(len(exps)):
+        merged.setdefault(f"x{i}_bad", 0)
+        merged.setdefault(f"x{i}_s1", None)
+        merged.setdefault(f"x{i}_s2", None)
+    aside: dict[str, Any] | None = None
+    if isinstance(set_aside, dict):
+        aside = set_aside
+    elif set_aside is not None:
         frame = set_aside.select(*[col(c) for c in declared], F.col(REASONS))
         checked = _with_flags(frame, exps, raised, col, F.lit(True))
-        aggs, _ = _aggregates(exps, col)
-        aside = checked.agg(*aggs).first()
-        assert aside is not None
-        for key, value in aside.asDict().items():
-            mine = merged.get(key)
-            if value is None:
-                continue
-            if mine is None:
-                merged[key] = value
-            elif key.endswith("_s1"):
-                merged[key] = min(mine, value)
-            elif key.endswith("_s2"):
-                merged[key] = max(mine, value)
-            else:
-                merged[key] = mine + value
-    _, n_of = _aggregates(exps, col)
-    tables = {k: v for k, v in landed.items() if k[:1] == "t"} if has_table_exps else None
+        first = checked.agg(*_aggregates(exps, col).columns).first()
+        assert first is not None
+        aside = first.asDict()
+    for key, value in (aside or {}).items():
+        mine = merged.get(key)
+        if value is None:
+            continue
+        if mine is None:
+            merged[key] = value
+        elif key.endswith("_s1"):
+            merged[key] = min(mine, value)
+        elif key.endswith("_s2"):
+            merged[key] = max(mine, value)
+        else:
+            merged[key] = mine + value
+    tables = None
+    if table_exps:
+        tables = {k: v for k, v in landed.items() if k[:1] == "t"}
+        for i, e in enumerate(table_exps):
+            if e.type in ROW_COUNT:
+                tables[f"t{i}_v"] = landed["rows"]
     return _outcome(merged, exps, raised, n_of), tables
 
 

@@ -45,8 +45,10 @@ from lakeforge.plan.steps import ConformStep
 from lakeforge.quality.evaluate import (
     BAD,
     CHECK_PREFIXES,
+    Aggregates,
     ExpectationResult,
     RowOutcome,
+    aside_observation,
     evaluate_rows,
     evaluate_table,
     find_raising,
@@ -209,7 +211,14 @@ def quarantine_rows(
     step: ConformStep,
     source_version: int,
     run_id: str,
+    observed: Observed | None = None,
 ) -> DataFrame:
+    """The quarantine's rows: the original record, every reason, where it came from.
+
+    Args:
+        observed: a Spark ``Observation`` to attach to the rows set aside, while they
+            still have their typed columns and expectation flags.
+    """
     from pyspark.sql import functions as F
 
     data_cols = [c for c in source_columns if c != CORRUPT]
@@ -222,7 +231,10 @@ def quarantine_rows(
         if META_SOURCE_FILE in ranked.columns
         else F.lit(None).cast("string")
     )
-    return ranked.where(F.col(CATEGORY) == "quarantine").select(
+    aside = ranked.where(F.col(CATEGORY) == "quarantine")
+    if observed is not None:
+        aside = observed.on(aside)
+    return aside.select(
         record.alias("record"),
         F.col(REASONS).alias("reasons"),
         F.array_join(REASONS, "; ").alias("reason"),
@@ -289,7 +301,9 @@ class Quality:
     row_level: list[Expectation]
     table_level: list[Expectation]
     rows: RowOutcome | None = None  # row-level ones (but fail), measured on what was written
-    measured_by: str | None = None  # "observation" (of the table's write) or "aggregation"
+    # "observation" (by both writes), "observation+job" (the table's write, and a job over
+    # the rows set aside) or "aggregation" (a job over what both wrote)
+    measured_by: str | None = None
     results: list[ExpectationResult] = field(default_factory=list)
     raised: dict[str, str] = field(default_factory=dict)  # expectation name -> error
 
@@ -534,21 +548,36 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
     meta = {"source_versions": {source: version}, "spec_hash": current_hash}
     txn_version = version + 1  # Delta txn versions must grow; source version 0 is valid
 
+    # The declared schema is checked before anything is committed.
+    add_columns = check_schema(spark, step, landed_rows(checked.ranked, step, ctx.run_id))
+    txn = Txn(f"lakeforge:{step.table}<-{source}", txn_version) if incremental else None
+    measured = [e for e in quality.row_level if e.action != "fail"]
+    # When the table's write reports a Spark Observation, it counts the expectations on
+    # the rows that land, and the quarantine's write (if it reports one too) on the rows
+    # set aside: no job of their own. Otherwise they are counted after the commits.
+    observe = bool(measured) and _observable(spark, step, add_columns, txn)
+
     # 1. Quarantine first: a crash after it is repaired by the txn-skipped retry.
     q_mode = "overwrite" if mode == "overwrite" else "append"
     q_txn = (
         Txn(f"lakeforge:{step.quarantine_table}<-{source}", txn_version) if incremental else None
     )
-
-    measured = [e for e in quality.row_level if e.action != "fail"]
+    observe_aside = observe and reports_observations(
+        spark, step.quarantine_table, q_mode, False, False, q_txn
+    )
     kept: list[DataFrame] = []  # the quarantine rows as written, kept for the measure
+    aside: list[Observed] = []  # ... or their observation
+    bound = result.rows_read  # no count an observation makes can exceed it
 
     def write_quarantine() -> Commit:
         # Quarantine does not depend on the per-key ranking (except scd2's late changes),
         # so it is written from the checked rows: one scan and cast, no shuffle.
         q_source = checked.ranked if mode == "scd2" else rank_free(checked.rows)
-        rows = quarantine_rows(q_source, source_columns, step, version, ctx.run_id)
-        if measured:
+        aside[:] = [Observed.aside(measured, declared, bound)] if observe_aside else []
+        rows = quarantine_rows(
+            q_source, source_columns, step, version, ctx.run_id, aside[0] if aside else None
+        )
+        if measured and not aside:
             # The write fills the cache (few rows, by design): the measure then reads
             # them from memory instead of the table's new version.
             from pyspark import StorageLevel
@@ -564,15 +593,34 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
             step.table,
             txn=q_txn,
             metadata=meta,
+            observed=bool(aside),
         )
 
     try:
         q_commit: Commit = checked.first_job(write_quarantine)
-        written = Written(q_commit, kept[0] if kept and q_commit.committed_now else None)
-        _write_and_measure(ctx, step, result, quality, checked, written, counts, meta, txn_version)
+        now = q_commit.committed_now
+        written = Written(
+            q_commit,
+            kept[0] if kept and now else None,
+            aside[0].metrics() if aside and now else None,
+        )
+        _write_and_measure(
+            ctx, step, result, quality, checked, written, counts, meta, txn, add_columns, observe
+        )
     finally:
         for frame in kept:
             frame.unpersist()
+
+
+def _observable(spark: SparkSession, step: ConformStep, add_columns: bool, txn: Txn | None) -> bool:
+    """Whether the table's own write reports a Spark Observation (see
+    :func:`reports_observations`): not a MERGE, nor the creation of the table."""
+    mode = step.spec.mode
+    if mode == "scd2" or (mode == "merge" and table_exists(spark, step.table)):
+        return False
+    write_mode = "overwrite" if mode == "overwrite" else "append"
+    overwrite_schema = add_columns and mode == "overwrite"
+    return reports_observations(spark, step.table, write_mode, overwrite_schema, add_columns, txn)
 
 
 def _write_and_measure(
@@ -584,20 +632,18 @@ def _write_and_measure(
     quarantined: Written,
     counts: Counts | None,
     meta: dict[str, Any],
-    txn_version: int,
+    txn: Txn | None,
+    add_columns: bool,
+    observe: bool,
 ) -> None:
     """Write the table itself, then measure the expectations on what both commits wrote."""
     spark, mode = ctx.spark, step.spec.mode
-    incremental = mode in ("append", "merge", "scd2")
-    source = step.source_table
     declared = list(step.spec.columns)
     q_commit = quarantined.commit
     fail_point(f"conform.after_quarantine:{step.table}")
 
     # 2. The table itself.
     landed = landed_rows(checked.ranked, step, ctx.run_id)
-    add_columns = check_schema(spark, step, landed)
-    txn = Txn(f"lakeforge:{step.table}<-{source}", txn_version) if incremental else None
     measured = [e for e in quality.row_level if e.action != "fail"]
     after_commit = [e for e in quality.table_level if e.action != "fail"]
     observed: Observed | None = None
@@ -627,14 +673,12 @@ def _write_and_measure(
                     observed=observing,
                 )
 
-            if measured and reports_observations(
-                spark, step.table, write_mode, overwrite_schema, add_columns, txn
-            ):
+            if observe:
                 # The expectations are counted by the write itself (a Spark Observation):
                 # no job of their own over the rows landed.
-                observed = Observed.start(measured, quality.raised, after_commit)
+                observed = Observed.landed(measured, quality.raised, after_commit, result.rows_read)
                 try:
-                    commit = write(out.observe(observed.observation, *observed.aggregates), True)
+                    commit = write(observed.on(out), True)
                 except Exception:
                     # A warn expectation that raises must not cost the write: write
                     # without it, then measure (and find it) the usual way.
@@ -649,17 +693,25 @@ def _write_and_measure(
         # commits wrote: observed by the table's write plus a small job over the rows set
         # aside, or else one job over this run's rows in the new version (also computing
         # the aggregates of the table-level ones judged after the commit).
-        aside = set_aside_rows(spark, step, quarantined, checked.record_schema)
         metrics = observed.metrics() if observed is not None and commit.committed_now else None
         if metrics is not None and observed is not None:
+            by_write = quarantined.metrics
             quality.rows, aggregated = measure_observed(
-                metrics, aside, measured, declared, quality.raised, bool(observed.table_exps)
+                metrics,
+                by_write
+                if by_write is not None
+                else set_aside_rows(spark, step, quarantined, checked.record_schema),
+                measured,
+                declared,
+                quality.raised,
+                observed.observing.n_of,
+                observed.table_exps,
             )
-            quality.measured_by = "observation"
+            quality.measured_by = "observation" if by_write is not None else "observation+job"
         else:
             quality.rows, aggregated = measure_written(
                 written_rows(spark, step, commit),
-                aside,
+                set_aside_rows(spark, step, quarantined, checked.record_schema),
                 measured,
                 declared,
                 quality.raised,
@@ -676,10 +728,10 @@ def _write_and_measure(
 
 @dataclass
 class Observed:
-    """A Spark ``Observation`` of the table's write, counting the expectations."""
+    """A Spark ``Observation`` of one write, counting the expectations."""
 
     observation: Any
-    aggregates: list[Column]
+    observing: Aggregates
     table_exps: list[Expectation]  # table-level ones whose aggregates ride along
 
     # Spark refuses distinct aggregates in an observation, and the percentile ones are not
@@ -691,17 +743,33 @@ class Observed:
         "expect_column_proportion_of_unique_values_to_be_between",
     )
 
-    @classmethod
-    def start(
-        cls, exps: list[Expectation], raised: dict[str, str], table_exps: list[Expectation]
-    ) -> Observed:
+    @staticmethod
+    def _new() -> Any:
         import uuid
 
         from pyspark.sql import Observation
 
+        return Observation(f"lakeforge_{uuid.uuid4().hex}")
+
+    @classmethod
+    def landed(
+        cls,
+        exps: list[Expectation],
+        raised: dict[str, str],
+        table_exps: list[Expectation],
+        bound: int,
+    ) -> Observed:
+        """Of the table's write: its rows landed (see :func:`landed_observation`)."""
         folded = [] if any(e.type in cls.NOT_OBSERVED for e in table_exps) else table_exps
-        aggregates, _ = landed_observation(exps, raised, folded)
-        return cls(Observation(f"lakeforge_{uuid.uuid4().hex}"), aggregates, folded)
+        return cls(cls._new(), landed_observation(exps, raised, folded, bound), folded)
+
+    @classmethod
+    def aside(cls, exps: list[Expectation], declared: list[str], bound: int) -> Observed:
+        """Of the quarantine's write, over its checked rows (see :func:`aside_observation`)."""
+        return cls(cls._new(), aside_observation(exps, declared, cast_name, bound), [])
+
+    def on(self, df: DataFrame) -> DataFrame:
+        return df.observe(self.observation, *self.observing.columns)
 
     def metrics(self, timeout: float = 60.0) -> dict[str, Any] | None:
         """The observed values, or None if they do not come (the caller then measures
@@ -721,15 +789,17 @@ class Observed:
         waiter.start()
         waiter.join(timeout)
         value = got.get("value")
-        return dict(value) if value else None
+        return self.observing.read(dict(value)) if value else None
 
 
 @dataclass(frozen=True)
 class Written:
-    """A quarantine commit, and the rows it wrote when they are still cached."""
+    """A quarantine commit, and the rows it wrote when they are still cached, or what
+    the write observed of them."""
 
     commit: Commit
     rows: DataFrame | None = None
+    metrics: dict[str, Any] | None = None  # observed by the write (see Observed.aside)
 
 
 def set_aside_rows(
