@@ -67,3 +67,24 @@ def test_overwrite_keeps_old_version_readable(spark: SparkSession) -> None:
 def test_latest_version_of_missing_table_is_none(spark: SparkSession) -> None:
     ensure_schemas(spark)
     assert latest_version(spark, f"silver.{unique('nothing')}") is None
+
+
+def test_observed_overwrite_reports_and_commits_even_when_empty(spark: SparkSession) -> None:
+    """An observed overwrite of an existing table goes through ``writeTo().overwrite``:
+    its Observation reports, and every run still gets its version, even when no rows
+    replace no rows (Delta alone would commit nothing then)."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    ensure_schemas(spark)
+    table = f"silver.{unique('observed')}"
+    empty = spark.createDataFrame([], "id INT")
+    write_table(empty, table, "overwrite", "r0", table)
+    for run, rows in (("r1", []), ("r2", [(1,), (2,)]), ("r3", [])):
+        seen = Observation(unique("obs"))
+        df = spark.createDataFrame(rows, "id INT").observe(seen, F.count(F.lit(1)).alias("n"))
+        commit = write_table(df, table, "overwrite", run, table, observed=True)
+        assert commit.committed_now and (commit.meta or {})["lakeforge_run_id"] == run
+        assert seen.get["n"] == len(rows) == commit.rows_written
+        assert spark.table(table).count() == len(rows)
+    assert latest_version(spark, table) == 3

@@ -214,6 +214,15 @@ def write_table(
         and mode == "overwrite"
         and reports_observations(spark, table, mode, overwrite_schema, merge_schema, txn)
     )
+
+    def ours(commit: Commit | None) -> bool:
+        meta_back = dict(commit.meta or {}) if commit is not None else {}
+        return (
+            commit is not None
+            and meta_back.get("lakeforge_run_id") == run_id
+            and meta_back.get("txn") == extra.get("txn")
+        )
+
     with commit_context(spark, meta):
         if replace_by_name:
             from pyspark.sql import functions as F
@@ -222,12 +231,14 @@ def write_table(
         else:
             writer.saveAsTable(table)
     commit = last_commit(spark, table)
-    meta_back = dict(commit.meta or {}) if commit is not None else {}
-    if (
-        commit is not None
-        and meta_back.get("lakeforge_run_id") == run_id
-        and meta_back.get("txn") == extra.get("txn")
-    ):
+    if replace_by_name and not ours(commit):
+        # Delta commits nothing when no rows replace no rows; a run still records its
+        # (empty) version, as ``saveAsTable`` does. The observation has reported already.
+        with commit_context(spark, meta):
+            writer.saveAsTable(table)
+        commit = last_commit(spark, table)
+    if ours(commit):
+        assert commit is not None
         return commit
     if txn is not None:
         earlier = find_commit(spark, table, txn=[txn.app_id, txn.version])

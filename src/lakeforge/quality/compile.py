@@ -55,7 +55,6 @@ def unexpected(type_: str, kw: Mapping[str, Any], col: Resolver) -> Column:
             considered(type_, kw, col) & ~F.coalesce(holds, F.lit(False)), F.lit(False)
         )
     c = col(kw["column"])
-    present = c.isNotNull()
     cond: Column
     if type_ == "expect_column_values_to_not_be_null":
         return c.isNull()
@@ -79,7 +78,11 @@ def unexpected(type_: str, kw: Mapping[str, Any], col: Resolver) -> Column:
         cond = F.length(c.cast("string")) != F.lit(int(kw["value"]))
     else:
         raise ValueError(f"{type_} is not a row-level expectation")
-    return F.coalesce(present & cond, F.lit(False))
+    # Each condition is null on a null value (which no expectation here counts): coalesce
+    # makes that false without a second reference to the column. That matters: a filter
+    # Spark pushes down repeats the column's expression (say, a string-to-decimal cast)
+    # once per reference, with no common subexpressions shared.
+    return F.coalesce(cond, F.lit(False))
 
 
 def considered(type_: str, kw: Mapping[str, Any], col: Resolver) -> Column:
