@@ -527,6 +527,33 @@ def measure_observed(
     return _outcome(merged, exps, raised, n_of), tables
 
 
+def measure_landed(
+    landed: DataFrame,
+    set_aside: DataFrame | None,
+    exps: list[Expectation],
+    declared: list[str],
+    raised: dict[str, str],
+    table_exps: list[Expectation],
+    bound: int,
+) -> tuple[RowOutcome, dict[str, Any] | None]:
+    """:func:`measure_written` when no write observed them: the same lean aggregates a
+    write's observation computes (:func:`landed_observation`), in one job over the landed
+    rows read back, then :func:`measure_observed` adds the rows set aside. Evaluating the
+    set-aside rows apart keeps the ``quarantine`` and ``drop`` expectations, and the reasons,
+    off the (many) landed rows. A job that raises is the caller's to retry with
+    :func:`measure_written`, which finds the expectation to blame.
+
+    Args:
+        bound: no count over ``landed`` exceeds it (see :func:`_pack`).
+    """
+    aggs = landed_observation(exps, raised, table_exps, bound)
+    first = landed.agg(*aggs.columns).first()
+    assert first is not None
+    return measure_observed(
+        aggs.read(first.asDict()), set_aside, exps, declared, raised, aggs.n_of, table_exps
+    )
+
+
 def evaluate_table(
     landed: DataFrame,
     exps: list[Expectation],

@@ -53,6 +53,7 @@ from lakeforge.quality.evaluate import (
     evaluate_table,
     find_raising,
     landed_observation,
+    measure_landed,
     measure_observed,
     measure_written,
     with_checks,
@@ -709,14 +710,18 @@ def _write_and_measure(
             )
             quality.measured_by = "observation" if by_write is not None else "observation+job"
         else:
-            quality.rows, aggregated = measure_written(
-                written_rows(spark, step, commit),
-                set_aside_rows(spark, step, quarantined, checked.record_schema),
-                measured,
-                declared,
-                quality.raised,
-                after_commit,
-            )
+            landed_back = written_rows(spark, step, commit)
+            aside = set_aside_rows(spark, step, quarantined, checked.record_schema)
+            # Rows of this run in the new version live in files this commit wrote.
+            bound = max(result.rows_read, int((commit.metrics or {}).get("numOutputRows", 0)))
+            try:
+                quality.rows, aggregated = measure_landed(
+                    landed_back, aside, measured, declared, quality.raised, after_commit, bound
+                )
+            except Exception:  # an expectation (or a table-level aggregate) raises
+                quality.rows, aggregated = measure_written(
+                    landed_back, aside, measured, declared, quality.raised, after_commit
+                )
             quality.measured_by = "aggregation"
     _account(result, counts, commit, q_commit, step, quality)
     if after_commit:
