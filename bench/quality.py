@@ -20,10 +20,12 @@ What is measured
     the counting of the expectations, the results
     table and the HTML report). Dropped rows are set aside in the quarantine table
     (reason ``drop:<name>``), so the checked step's quarantine write carries them.
-    Rebuilding an existing table, the table's write itself counts the expectations (a
-    Spark Observation, plus a small job over the rows set aside); creating a table, Spark
-    does not report observations, so one aggregation over the new version counts them.
-    The results section names which way the checked step took in each repetition. Overhead = median(checked) / median(plain) - 1.
+    Rebuilding an existing table, its write and the quarantine's count the expectations
+    themselves (a Spark Observation on each: ``observation``); creating a table, Spark
+    does not report observations, so one job over the landed rows read back and a small
+    one over the rows set aside count them (``aggregation``). The results section names
+    which way the checked step took in each repetition.
+    Overhead = median(checked) / median(plain) - 1.
     Target: at most 25%.
 
 Why it is fair

@@ -7,9 +7,14 @@ cost no Spark job before the commit: the writes carry them. A ``quarantine`` fai
 sends the row to the table's quarantine, so nothing is lost and a dropped row can still be
 audited (the accounting counts it as dropped, not quarantined).
 
-Results are then measured on what the step wrote, in one ``agg``: the rows of this run in
-the version just committed (typed, columnar) plus the rows this run set aside by an
-expectation (parsed back from the quarantine's JSON record: few, by design). Rows that a
+Results are then measured on what the step wrote: this run's rows in the version just
+committed plus the rows this run set aside by an expectation. When the table and its
+quarantine already exist, each write counts its own rows with a Spark ``Observation``
+(:func:`landed_observation`, :func:`aside_observation`): no job at all. Otherwise one job
+counts the landed rows read back (the same lean aggregates, :func:`measure_landed`) and a
+small one the rows set aside (few, by design). Either way the counts over many rows are
+packed into a few 64-bit sums (:func:`_pack`): an Observation updates every aggregate for
+every row outside whole-stage codegen, so fewer aggregates is what makes it cheap. Rows that a
 newer row of the same key superseded are not written, so they are not counted; warn
 percentages describe the table's new rows, as Great Expectations would validating it.
 
@@ -22,10 +27,11 @@ failed with the exception text and follows its action: warn records it, fail sto
 step, drop and quarantine apply to every evaluated row (nothing unchecked lands).
 
 Table-level expectations are judged on the rows this step writes (for ``overwrite``, the
-whole new table; for the incremental modes, this run's batch) in one more ``agg``
-(uniqueness needs its own grouping). Those with action ``fail`` are judged before the
-commit, on the rows about to be written (a pass of their own); ``warn`` ones after it, on
-the version just written, reading only the columns they need.
+whole new table; for the incremental modes, this run's batch); uniqueness needs its own
+grouping. Those with action ``fail`` are judged before the commit, on the rows about to
+be written (a pass of their own); ``warn`` ones after it: their aggregates ride along with
+the row-level counting, or else one ``agg`` over the version just written reads only the
+columns they need.
 """
 
 from __future__ import annotations
