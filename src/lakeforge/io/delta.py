@@ -141,18 +141,17 @@ def last_commit(spark: SparkSession, table: str) -> Commit | None:
 
 
 def reports_observations(
-    spark: SparkSession,
-    table: str,
+    exists: bool,
     mode: str,
     overwrite_schema: bool = False,
     merge_schema: bool = False,
     txn: Txn | None = None,
 ) -> bool:
-    """Whether :func:`write_table` with ``observed=True`` runs a query whose Spark
-    ``Observation`` metrics come back: an append to, or a plain overwrite (same schema, no
-    txn id) of, an existing table. Creating a table (CREATE TABLE AS SELECT) does not
-    report them. (A txn-skipped append runs no query at all: check ``committed_now``.)"""
-    if not table_exists(spark, table):
+    """Whether :func:`write_table` of a DataFrame carrying a Spark ``Observation`` runs a
+    query whose metrics come back: an append to, or a plain overwrite (same schema, no
+    txn id) of, a table that ``exists``. Creating a table (CREATE TABLE AS SELECT) does
+    not report them. (A txn-skipped append runs no query at all: check ``committed_now``.)"""
+    if not exists:
         return False
     if mode == "append":
         return True
@@ -186,11 +185,11 @@ def write_table(
         metadata: extra userMetadata fields (e.g. ``batch_id``, ``source_versions``).
         partition_by: partition columns (an overwrite may change them only together
             with ``overwrite_schema``).
-        observed: ``df`` carries a Spark ``Observation``. Its metrics only come back from
-            writes whose query Spark reports (appends, an overwrite of an existing table by
-            name), not from CREATE / REPLACE TABLE AS SELECT, which ``saveAsTable``
-            overwrites use: so an overwrite of an existing table, with its schema and
-            partitioning unchanged, goes through ``writeTo(...).overwrite(true)``.
+        observed: ``df`` carries a Spark ``Observation`` and :func:`reports_observations`
+            said this write reports it. Its metrics only come back from writes whose query
+            Spark reports (appends, an overwrite of an existing table by name), not from
+            CREATE / REPLACE TABLE AS SELECT, which ``saveAsTable`` overwrites use: so an
+            observed overwrite goes through ``writeTo(...).overwrite(true)``.
 
     Returns:
         The commit, read back from the Delta log (``committed_now`` False if skipped).
@@ -209,11 +208,7 @@ def write_table(
         writer = writer.partitionBy(*partition_by)
     if txn is not None:
         writer = writer.option("txnAppId", txn.app_id).option("txnVersion", str(txn.version))
-    replace_by_name = (
-        observed
-        and mode == "overwrite"
-        and reports_observations(spark, table, mode, overwrite_schema, merge_schema, txn)
-    )
+    replace_by_name = observed and mode == "overwrite"
 
     def ours(commit: Commit | None) -> bool:
         meta_back = dict(commit.meta or {}) if commit is not None else {}

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.quality.compile import (
+    ROW_COUNT,
     considered,
     duplicate_rows,
     judge_table,
@@ -118,14 +119,8 @@ def _with_flags(
     raised: dict[str, str],
     col: Any,
     clean: Column | None = None,
-    known_to_pass: Column | None = None,
 ) -> DataFrame:
-    """Add ``_lf_clean`` and a flag per expectation.
-
-    Args:
-        known_to_pass: rows that hold every ``quarantine`` and ``drop`` expectation by
-            construction (rows that landed): those are not evaluated again.
-    """
+    """Add ``_lf_clean`` and a flag per expectation."""
     from pyspark.sql import functions as F
 
     if clean is None:  # cast and key checks passed
@@ -133,8 +128,6 @@ def _with_flags(
     flags = []
     for i, e in enumerate(exps):
         cond = F.lit(True) if e.name in raised else unexpected(e.type, e.kwargs, col)
-        if known_to_pass is not None and e.action in ("quarantine", "drop"):
-            cond = ~known_to_pass & cond
         flags.append((clean & cond).alias(flag_name(i)))
     return flagged.select("*", clean.alias(CLEAN), *flags)
 
@@ -364,77 +357,6 @@ def evaluate_rows(
     return _outcome(row.asDict(), exps, raised, aggs.n_of)
 
 
-LANDED = "_lf_landed"
-
-
-def measure_written(
-    landed: DataFrame,
-    set_aside: DataFrame | None,
-    exps: list[Expectation],
-    declared: list[str],
-    raised: dict[str, str],
-    table_exps: list[Expectation] | None = None,
-) -> tuple[RowOutcome, dict[str, Any] | None]:
-    """Count ``exps`` on what the step wrote, in one job.
-
-    Args:
-        landed: this run's rows in the committed version (declared, typed columns).
-        set_aside: this run's rows that expectations sent to the quarantine, typed again
-            from their records, with their reasons in ``_lf_reasons``.
-        table_exps: table-level expectations whose aggregates (over ``landed`` only) the
-            same job computes, for :func:`evaluate_table`'s ``aggregated``.
-
-    Returns:
-        The row-level outcome, and the table-level aggregates (None when there are none,
-        or when they failed: :func:`evaluate_table` then computes them itself).
-    """
-    from pyspark.sql import functions as F
-
-    def col(name: str) -> Column:
-        return F.col(f"`{name}`")
-
-    def landed_only(name: str) -> Column:
-        return F.when(F.col(LANDED), F.col(f"`{name}`"))
-
-    cols = [col(c) for c in declared]
-    frame = landed.select(
-        *cols, F.array().cast("array<string>").alias(REASONS), F.lit(True).alias(LANDED)
-    )
-    if set_aside is not None:
-        aside = set_aside.select(*cols, F.col(REASONS), F.lit(False).alias(LANDED))
-        frame = frame.unionByName(aside)
-    extra: list[Column] = []
-    for i, e in enumerate(table_exps or []):
-        extra += table_aggregates(i, e.type, e.kwargs, landed_only, F.col(LANDED))
-
-    aggs = _aggregates(exps, col)
-
-    def count(known: dict[str, str], more: list[Column]) -> Any:
-        # Landed rows passed the quarantine and drop expectations: only the set-aside
-        # rows are evaluated for those.
-        checked = _with_flags(frame, exps, known, col, F.lit(True), F.col(LANDED))
-        return checked.agg(*aggs.columns, *more).first()
-
-    try:
-        row = count(raised, extra)
-    except Exception as first_error:
-        # A ``warn`` expectation is first evaluated here (the writes do not need it), or a
-        # table-level aggregate raised: without those, the row-level ones may still hold.
-        extra = []
-        pending = [e for e in exps if e.name not in raised]
-        found = _probe(frame, pending, col, F.lit(True))
-        if not found and not table_exps:
-            raise first_error from None
-        raised = {**raised, **found}
-        row = count(raised, [])
-    assert row is not None
-    tables = {k: v for k, v in row.asDict().items() if k[:1] == "t"} if extra else None
-    return _outcome(row.asDict(), exps, raised, aggs.n_of), tables
-
-
-ROW_COUNT = ("expect_table_row_count_to_be_between", "expect_table_row_count_to_equal")
-
-
 def landed_observation(
     exps: list[Expectation],
     raised: dict[str, str],
@@ -488,10 +410,20 @@ def measure_observed(
     n_of: dict[int, str],
     table_exps: list[Expectation],
 ) -> tuple[RowOutcome, dict[str, Any] | None]:
-    """:func:`measure_written` from the table write's observed metrics (see
-    :func:`landed_observation`) plus those of the rows set aside: observed by the
+    """Count ``exps`` on what the step wrote, from the table write's observed metrics
+    (see :func:`landed_observation`) plus those of the rows set aside: observed by the
     quarantine's write too (a dict, see :func:`aside_observation`), or counted by one
-    small job over them (cached as the quarantine write computed them)."""
+    small job over them (cached as the quarantine write computed them).
+
+    Args:
+        set_aside: this run's rows that expectations sent to the quarantine, typed again
+            from their records (declared columns), with their reasons in ``_lf_reasons``.
+        table_exps: table-level expectations whose aggregates (over the landed rows)
+            the observation computed, for :func:`evaluate_table`'s ``aggregated``.
+
+    Returns:
+        The row-level outcome, and the table-level aggregates (None when there are none).
+    """
     from pyspark.sql import functions as F
 
     def col(name: str) -> Column:
@@ -535,29 +467,55 @@ def measure_observed(
 
 def measure_landed(
     landed: DataFrame,
-    set_aside: DataFrame | None,
+    set_aside: DataFrame | dict[str, Any] | None,
     exps: list[Expectation],
     declared: list[str],
     raised: dict[str, str],
     table_exps: list[Expectation],
     bound: int,
 ) -> tuple[RowOutcome, dict[str, Any] | None]:
-    """:func:`measure_written` when no write observed them: the same lean aggregates a
+    """:func:`measure_observed` when no write observed them: the same lean aggregates a
     write's observation computes (:func:`landed_observation`), in one job over the landed
-    rows read back, then :func:`measure_observed` adds the rows set aside. Evaluating the
-    set-aside rows apart keeps the ``quarantine`` and ``drop`` expectations, and the reasons,
-    off the (many) landed rows. A job that raises is the caller's to retry with
-    :func:`measure_written`, which finds the expectation to blame.
+    rows read back, plus the rows set aside. Evaluating those apart keeps the
+    ``quarantine`` and ``drop`` expectations, and the reasons, off the (many) landed rows.
+
+    A ``warn`` expectation is first evaluated here (the writes do not need it), and a
+    table-level aggregate may raise too. If the job fails, the expectations are probed one
+    at a time on what was written to find the ones that raise; they are recorded as
+    failed, and the job runs again without the table-level aggregates (then None:
+    :func:`evaluate_table` computes them itself, and records their error).
 
     Args:
+        landed: this run's rows in the committed version (declared, typed columns).
+        set_aside: as for :func:`measure_observed`.
         bound: no count over ``landed`` exceeds it (see :func:`_pack`).
     """
-    aggs = landed_observation(exps, raised, table_exps, bound)
-    first = landed.agg(*aggs.columns).first()
-    assert first is not None
-    return measure_observed(
-        aggs.read(first.asDict()), set_aside, exps, declared, raised, aggs.n_of, table_exps
-    )
+    from pyspark.sql import functions as F
+
+    def count(known: dict[str, str], tables: list[Expectation]) -> Any:
+        aggs = landed_observation(exps, known, tables, bound)
+        first = landed.agg(*aggs.columns).first()
+        assert first is not None
+        counts = aggs.read(first.asDict())
+        return measure_observed(counts, set_aside, exps, declared, known, aggs.n_of, tables)
+
+    try:
+        return count(raised, table_exps)
+    except Exception as first_error:
+
+        def col(name: str) -> Column:
+            return F.col(f"`{name}`")
+
+        written = landed.select(
+            *[col(c) for c in declared], F.array().cast("array<string>").alias(REASONS)
+        )
+        if set_aside is not None and not isinstance(set_aside, dict):
+            written = written.unionByName(set_aside.select(*[col(c) for c in declared], REASONS))
+        pending = [e for e in exps if e.name not in raised]
+        found = _probe(written, pending, col, F.lit(True))
+        if not found and not table_exps:
+            raise first_error from None
+        return count({**raised, **found}, [])
 
 
 def evaluate_table(

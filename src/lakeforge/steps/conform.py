@@ -55,7 +55,6 @@ from lakeforge.quality.evaluate import (
     landed_observation,
     measure_landed,
     measure_observed,
-    measure_written,
     with_checks,
 )
 from lakeforge.quality.spec import Expectation
@@ -318,6 +317,26 @@ class Quality:
             [e for e in active if e.level == "table"],
         )
 
+    @property
+    def blocking(self) -> list[Expectation]:
+        """Row-level ones with action ``fail``: counted before any commit."""
+        return [e for e in self.row_level if e.action == "fail"]
+
+    @property
+    def measured(self) -> list[Expectation]:
+        """The other row-level ones: counted on what the two writes wrote."""
+        return [e for e in self.row_level if e.action != "fail"]
+
+    @property
+    def before_commit(self) -> list[Expectation]:
+        """Table-level ones with action ``fail``: judged on the rows about to be written."""
+        return [e for e in self.table_level if e.action == "fail"]
+
+    @property
+    def after_commit(self) -> list[Expectation]:
+        """The other table-level ones: judged on the version written."""
+        return [e for e in self.table_level if e.action != "fail"]
+
     def all_results(self) -> list[ExpectationResult]:
         return (self.rows.results if self.rows else []) + self.results
 
@@ -378,13 +397,13 @@ def _describe(r: ExpectationResult) -> str:
     return f"{e.name} ({e.origin}): observed {r.observed_value}"
 
 
-def check_schema(spark: SparkSession, step: ConformStep, landed: DataFrame) -> bool:
+def check_schema(spark: SparkSession, step: ConformStep, landed: DataFrame, exists: bool) -> bool:
     """Declared columns vs the existing table; returns whether to add columns.
 
     Raises:
         RunError: ``LF-RUN-005`` naming new, missing or retyped columns.
     """
-    if not table_exists(spark, step.table):
+    if not exists:
         return False
     existing = {c: t for c, t in spark.table(step.table).dtypes}
     wanted = {c: t for c, t in landed.dtypes if c != DELETE}
@@ -427,8 +446,10 @@ class Checked:
     step: ConformStep
     quality: Quality
     record_schema: Any  # the source columns' schema, as quarantine records hold them
+    run_id: str
     rows: DataFrame = field(init=False)  # ... plus the row-level expectations
     ranked: DataFrame = field(init=False)
+    landed: DataFrame = field(init=False)  # the rows that land, as the table holds them
 
     def __post_init__(self) -> None:
         self.build()
@@ -445,6 +466,7 @@ class Checked:
             self.ranked = scd2.categorize(spark, self.rows, self.step)
         else:
             self.ranked = rank_rows(self.rows, self.step)
+        self.landed = landed_rows(self.ranked, self.step, self.run_id)
 
     def first_job(self, job: Any) -> Any:
         """Run the first job that evaluates the expectations. If it fails, find the ones
@@ -464,6 +486,10 @@ class Checked:
             return job()
 
 
+class _TableLevelRaised(Exception):
+    """A table-level expectation raised while judged before the commit."""
+
+
 def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Quality) -> None:
     spark = ctx.spark
     source = step.source_table
@@ -477,7 +503,9 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
     mode = step.spec.mode
     incremental = mode in ("append", "merge", "scd2")
     last, last_hash = (None, None)
-    if table_exists(spark, step.table) and table_exists(spark, step.quarantine_table):
+    exists = table_exists(spark, step.table)
+    q_exists = table_exists(spark, step.quarantine_table)
+    if exists and q_exists:
         last, last_hash = last_consumed(spark, step.table, source)
     current_hash = spec_hash(step)
     if last is not None and last >= version and (incremental or last_hash == current_hash):
@@ -504,42 +532,39 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
     record_schema = df.select(*[f"`{c}`" for c in source_columns if c != CORRUPT]).schema
     flagged = flag_rows(df, step)
     declared = list(step.spec.columns)
-    blocking = [e for e in quality.row_level if e.action == "fail"]
-    if blocking:
+    if quality.blocking:
         # Only an expectation with action fail must be known before any commit: one
         # counting pass over the rows read, for all of them together.
-        before = evaluate_rows(flagged, blocking, declared, cast_name)
+        before = evaluate_rows(flagged, quality.blocking, declared, cast_name)
         quality.results += before.results
         quality.raised.update(before.raised)
     # The other row-level expectations cost no job here: the writes carry them.
-    checked = Checked(flagged, step, quality, record_schema)
-    before_commit = [e for e in quality.table_level if e.action == "fail"]
+    checked = Checked(flagged, step, quality, record_schema, ctx.run_id)
+    before_commit = quality.before_commit
     if before_commit:
         # Only a table-level ``fail`` must be judged before the commit, on the rows about
         # to be written: that costs one more pass (and the dedup shuffle). ``warn`` ones
         # are judged after the commit on the version written, reading only their columns.
+        def to_land() -> DataFrame:
+            rows = checked.landed
+            return rows.where(~rows[DELETE]) if DELETE in rows.columns else rows
+
         def preview() -> list[ExpectationResult]:
-            rows = landed_rows(checked.ranked, step, ctx.run_id)
-            if DELETE in rows.columns:
-                rows = rows.where(~rows[DELETE])
-            judged = evaluate_table(rows, before_commit, declared)
+            judged = evaluate_table(to_land(), before_commit, declared)
             if any(r.exception for r in judged) and quality.row_level:
-                raise RuntimeError("a table-level expectation raised")  # a row-level one?
+                # The rows judged went through the row-level expectations: one of those
+                # may be what raised. Failing the job lets first_job look for it.
+                raise _TableLevelRaised
             return judged
 
         try:
             quality.results += checked.first_job(preview)
-        except RuntimeError:  # no row-level expectation was to blame: record as raised
-            landed = landed_rows(checked.ranked, step, ctx.run_id)
-            quality.results += evaluate_table(landed, before_commit, declared)
+        except _TableLevelRaised:  # no row-level expectation was to blame
+            quality.results += evaluate_table(to_land(), before_commit, declared)
     quality.stop_if_failed(result)
     # A first merge write with delete_when drops flagged rows before any commit sees them:
     # only the counting pass can tell those from duplicates.
-    first_delete = (
-        mode == "merge"
-        and step.spec.delete_when is not None
-        and not table_exists(spark, step.table)
-    )
+    first_delete = mode == "merge" and step.spec.delete_when is not None and not exists
     counts: Counts | None = None
     if step.spec.verify_counts or first_delete:
         counts = checked.first_job(lambda: count_categories(checked.ranked))
@@ -550,22 +575,28 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
     txn_version = version + 1  # Delta txn versions must grow; source version 0 is valid
 
     # The declared schema is checked before anything is committed.
-    add_columns = check_schema(spark, step, landed_rows(checked.ranked, step, ctx.run_id))
+    add_columns = check_schema(spark, step, checked.landed, exists)
     txn = Txn(f"lakeforge:{step.table}<-{source}", txn_version) if incremental else None
-    measured = [e for e in quality.row_level if e.action != "fail"]
-    # When the table's write reports a Spark Observation, it counts the expectations on
-    # the rows that land, and the quarantine's write (if it reports one too) on the rows
-    # set aside: no job of their own. Otherwise they are counted after the commits.
-    observe = bool(measured) and _observable(spark, step, add_columns, txn)
-
-    # 1. Quarantine first: a crash after it is repaired by the txn-skipped retry.
-    q_mode = "overwrite" if mode == "overwrite" else "append"
     q_txn = (
         Txn(f"lakeforge:{step.quarantine_table}<-{source}", txn_version) if incremental else None
     )
-    observe_aside = observe and reports_observations(
-        spark, step.quarantine_table, q_mode, False, False, q_txn
+    # Quarantine first: a crash after it is repaired by the txn-skipped retry.
+    rewrite = "overwrite" if mode == "overwrite" else "append"
+    quarantine = TableWrite(step.quarantine_table, rewrite, q_txn, q_exists)
+    table = TableWrite(
+        step.table,
+        rewrite,
+        txn,
+        exists,
+        add_columns=add_columns,
+        merges=mode == "scd2" or (mode == "merge" and exists),
     )
+    measured = quality.measured
+    # When the table's write reports a Spark Observation, it counts the expectations on
+    # the rows that land, and the quarantine's write (if it reports one too) on the rows
+    # set aside: no job of their own. Otherwise they are counted after the commits.
+    observe = bool(measured) and table.observed
+    observe_aside = observe and quarantine.observed
     kept: list[DataFrame] = []  # the quarantine rows as written, kept for the measure
     aside: list[Observed] = []  # ... or their observation
     bound = result.rows_read  # no count an observation makes can exceed it
@@ -586,16 +617,7 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
             for old in kept:
                 old.unpersist()
             kept[:] = [rows.persist(StorageLevel.MEMORY_AND_DISK)]
-        return write_table(
-            rows,
-            step.quarantine_table,
-            q_mode,
-            ctx.run_id,
-            step.table,
-            txn=q_txn,
-            metadata=meta,
-            observed=bool(aside),
-        )
+        return quarantine.write(rows, ctx.run_id, step.table, meta, observed=bool(aside))
 
     try:
         q_commit: Commit = checked.first_job(write_quarantine)
@@ -605,23 +627,50 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
             kept[0] if kept and now else None,
             aside[0].metrics() if aside and now else None,
         )
-        _write_and_measure(
-            ctx, step, result, quality, checked, written, counts, meta, txn, add_columns, observe
-        )
+        _write_and_measure(ctx, step, result, quality, checked, written, counts, meta, table)
     finally:
         for frame in kept:
             frame.unpersist()
 
 
-def _observable(spark: SparkSession, step: ConformStep, add_columns: bool, txn: Txn | None) -> bool:
-    """Whether the table's own write reports a Spark Observation (see
-    :func:`reports_observations`): not a MERGE, nor the creation of the table."""
-    mode = step.spec.mode
-    if mode == "scd2" or (mode == "merge" and table_exists(spark, step.table)):
-        return False
-    write_mode = "overwrite" if mode == "overwrite" else "append"
-    overwrite_schema = add_columns and mode == "overwrite"
-    return reports_observations(spark, step.table, write_mode, overwrite_schema, add_columns, txn)
+@dataclass(frozen=True)
+class TableWrite:
+    """How one of the step's two tables is written, decided once before any job runs."""
+
+    table: str
+    mode: str  # append | overwrite
+    txn: Txn | None
+    exists: bool
+    add_columns: bool = False  # schema evolution: the declared columns add some
+    merges: bool = False  # a MERGE (merge into an existing table, scd2), not a write
+
+    @property
+    def overwrite_schema(self) -> bool:
+        return self.add_columns and self.mode == "overwrite"
+
+    @property
+    def observed(self) -> bool:
+        """Whether the write reports a Spark Observation: not a MERGE, nor the creation of
+        the table (see :func:`reports_observations`)."""
+        return not self.merges and reports_observations(
+            self.exists, self.mode, self.overwrite_schema, self.add_columns, self.txn
+        )
+
+    def write(
+        self, rows: DataFrame, run_id: str, step: str, meta: dict[str, Any], observed: bool
+    ) -> Commit:
+        return write_table(
+            rows,
+            self.table,
+            self.mode,
+            run_id,
+            step,
+            txn=self.txn,
+            metadata=meta,
+            merge_schema=self.add_columns,
+            overwrite_schema=self.overwrite_schema,
+            observed=observed,
+        )
 
 
 def _write_and_measure(
@@ -633,9 +682,7 @@ def _write_and_measure(
     quarantined: Written,
     counts: Counts | None,
     meta: dict[str, Any],
-    txn: Txn | None,
-    add_columns: bool,
-    observe: bool,
+    table: TableWrite,
 ) -> None:
     """Write the table itself, then measure the expectations on what both commits wrote."""
     spark, mode = ctx.spark, step.spec.mode
@@ -643,65 +690,61 @@ def _write_and_measure(
     q_commit = quarantined.commit
     fail_point(f"conform.after_quarantine:{step.table}")
 
-    # 2. The table itself.
-    landed = landed_rows(checked.ranked, step, ctx.run_id)
-    measured = [e for e in quality.row_level if e.action != "fail"]
-    after_commit = [e for e in quality.table_level if e.action != "fail"]
+    landed = checked.landed
+    measured, after_commit = quality.measured, quality.after_commit
     observed: Observed | None = None
     with fail_during(f"conform.write:{step.table}"):
         if mode == "scd2":
-            commit = scd2.apply(spark, checked.ranked, step, ctx.run_id, txn, meta, add_columns)
-        elif mode == "merge" and table_exists(spark, step.table):
-            commit = _merge(spark, landed, step, ctx.run_id, txn, meta, add_columns)
+            commit = scd2.apply(
+                spark, checked.ranked, step, ctx.run_id, table.txn, meta, table.add_columns
+            )
+        elif table.merges:
+            commit = _merge(spark, landed, step, ctx.run_id, table.txn, meta, table.add_columns)
         else:
             out = landed.drop(DELETE) if DELETE in landed.columns else landed
             if mode == "merge" and DELETE in landed.columns:
                 out = landed.where(~landed[DELETE]).drop(DELETE)
-            write_mode = "overwrite" if mode == "overwrite" else "append"
-            overwrite_schema = add_columns and mode == "overwrite"
-
-            def write(rows: DataFrame, observing: bool) -> Commit:
-                return write_table(
-                    rows,
-                    step.table,
-                    write_mode,
-                    ctx.run_id,
-                    step.table,
-                    txn=txn,
-                    metadata=meta,
-                    merge_schema=add_columns,
-                    overwrite_schema=overwrite_schema,
-                    observed=observing,
-                )
-
-            if observe:
+            if measured and table.observed:
                 # The expectations are counted by the write itself (a Spark Observation):
                 # no job of their own over the rows landed.
                 observed = Observed.landed(measured, quality.raised, after_commit, result.rows_read)
-                try:
-                    commit = write(observed.on(out), True)
-                except Exception:
-                    # A warn expectation that raises must not cost the write: write
-                    # without it, then measure (and find it) the usual way.
-                    observed = None
-                    commit = write(out, False)
-            else:
-                commit = write(out, False)
+            try:
+                rows = observed.on(out) if observed is not None else out
+                commit = table.write(rows, ctx.run_id, step.table, meta, observed is not None)
+            except Exception:
+                if observed is None:
+                    raise
+                # A warn expectation that raises must not cost the write: write without
+                # it, then measure (and find it) the usual way.
+                observed = None
+                commit = table.write(out, ctx.run_id, step.table, meta, False)
+
+    written: DataFrame | None = None  # this run's rows in the new version, read back
+
+    def read_back() -> DataFrame:
+        nonlocal written
+        if written is None:
+            written = written_rows(spark, step, commit)
+        return written
 
     aggregated = None
     if measured:
         # Results of the row-level expectations, and the dropped rows, from what the two
-        # commits wrote: observed by the table's write plus a small job over the rows set
-        # aside, or else one job over this run's rows in the new version (also computing
-        # the aggregates of the table-level ones judged after the commit).
+        # commits wrote: observed by the table's write plus the quarantine's (or a small
+        # job over the rows set aside), or else one job over this run's rows in the new
+        # version (also computing the aggregates of the table-level ones judged after the
+        # commit) and the small one.
         metrics = observed.metrics() if observed is not None and commit.committed_now else None
+        by_write = quarantined.metrics
+        aside = (
+            by_write
+            if by_write is not None
+            else set_aside_rows(spark, step, quarantined, checked.record_schema)
+        )
         if metrics is not None and observed is not None:
-            by_write = quarantined.metrics
             quality.rows, aggregated = measure_observed(
                 metrics,
-                by_write
-                if by_write is not None
-                else set_aside_rows(spark, step, quarantined, checked.record_schema),
+                aside,
                 measured,
                 declared,
                 quality.raised,
@@ -710,24 +753,15 @@ def _write_and_measure(
             )
             quality.measured_by = "observation" if by_write is not None else "observation+job"
         else:
-            landed_back = written_rows(spark, step, commit)
-            aside = set_aside_rows(spark, step, quarantined, checked.record_schema)
             # Rows of this run in the new version live in files this commit wrote.
             bound = max(result.rows_read, int((commit.metrics or {}).get("numOutputRows", 0)))
-            try:
-                quality.rows, aggregated = measure_landed(
-                    landed_back, aside, measured, declared, quality.raised, after_commit, bound
-                )
-            except Exception:  # an expectation (or a table-level aggregate) raises
-                quality.rows, aggregated = measure_written(
-                    landed_back, aside, measured, declared, quality.raised, after_commit
-                )
+            quality.rows, aggregated = measure_landed(
+                read_back(), aside, measured, declared, quality.raised, after_commit, bound
+            )
             quality.measured_by = "aggregation"
     _account(result, counts, commit, q_commit, step, quality)
     if after_commit:
-        quality.results += evaluate_table(
-            written_rows(spark, step, commit), after_commit, declared, aggregated
-        )
+        quality.results += evaluate_table(read_back(), after_commit, declared, aggregated)
     quality.record(result, commit.version)
 
 
