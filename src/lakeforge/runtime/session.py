@@ -33,6 +33,12 @@ BASE_CONF = {
     # Every table lakeforge creates records its changes, so downstream steps can read
     # only what is new (append / merge / scd2 silver) instead of the whole input.
     "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
+    # PySpark otherwise records the Python call site of every Column and DataFrame call
+    # in the JVM (four py4j round trips and a stack walk each), for error messages. The
+    # expressions here are lakeforge's own, built by the hundred per step (a step with 10
+    # expectations made 8.8k py4j calls with it, see bench/RESULTS.md); our errors name
+    # the YAML file and line instead. A profile's spark.conf can turn it back on.
+    "spark.python.sql.dataFrameDebugging.enabled": "false",
 }
 
 
