@@ -26,7 +26,11 @@ What is measured
     one over the rows set aside count them (``aggregation``). The results section names
     which way the checked step took in each repetition.
     Overhead = median(checked) / median(plain) - 1.
-    Target: at most 25%.
+    Target: at most 25%. This machine's noise is of the size of the effect (single
+    repetitions have ranged from -22% to +72% on the same code), so the verdict comes with
+    a 90% bootstrap interval of that overhead over the repetitions (:func:`interval`):
+    "met" when the whole interval is at or under the target, "NOT met" when it is all
+    above, "undecided" when it straddles it.
 
 Why it is fair
     Same process, session, input version, columns, keys and write mode; the order
@@ -39,7 +43,7 @@ Why it is fair
 
 Run from the repository root (data is shared with bench/lineitem.py under ``--work``)::
 
-    .venv/bin/python bench/quality.py                  # scale 0.2 (1.2M rows), 3 reps
+    .venv/bin/python bench/quality.py                  # scale 0.2 (1.2M rows), 9 reps
 """
 
 from __future__ import annotations
@@ -211,10 +215,57 @@ def check(spark: SparkSession, plain: Sample, checked: Sample) -> None:
         raise li.BenchError(f"{c.expectations} expectations evaluated, not {len(EXPECTATIONS)}")
 
 
+def prepare(work: Path, scale: float) -> tuple[li.Dataset, li.Project, dict[str, Path]]:
+    """Generate (or reuse) the data and write the two pipelines, checked without a JVM."""
+    data = li.generate_lineitem(work.resolve(), scale)
+    root = work.resolve() / "quality-project"
+    li.write_yaml(root / "conf" / "local.yml", li.profile_yaml())
+    paths = {
+        PLAIN: root / "jobs" / "plain" / "pipeline.yml",
+        CHECKED: root / "jobs" / "checked" / "pipeline.yml",
+    }
+    li.write_yaml(paths[PLAIN], pipeline("plain", PLAIN, data.glob, []))
+    li.write_yaml(paths[CHECKED], pipeline("checked", CHECKED, data.glob, EXPECTATIONS))
+    for path in paths.values():
+        li.check_config(path)
+    return data, li.Project(root=root, pipeline=paths[PLAIN], warmup=paths[PLAIN]), paths
+
+
+def overhead_of(plain: list[float], checked: list[float]) -> float:
+    return statistics.median(checked) / statistics.median(plain) - 1
+
+
+def interval(
+    plain: list[float], checked: list[float], level: float = 0.90, draws: int = 4000
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of :func:`overhead_of`: resample the repetitions
+    (each a pair: the two steps ran back to back, so they share that moment's noise) with
+    replacement. Seeded: the same samples always give the same interval."""
+    import random
+
+    rng = random.Random(20261122)
+    n = len(plain)
+    stats = []
+    for _ in range(draws):
+        picks = [rng.randrange(n) for _ in range(n)]
+        stats.append(overhead_of([plain[i] for i in picks], [checked[i] for i in picks]))
+    stats.sort()
+    tail = (1 - level) / 2
+    return stats[int(tail * draws)], stats[min(draws - 1, int((1 - tail) * draws))]
+
+
+def verdict(low: float, high: float, target: float = TARGET_OVERHEAD) -> str:
+    if high <= target:
+        return "met"
+    if low > target:
+        return "NOT met"
+    return "undecided: the interval straddles the target"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--scale", type=float, default=0.2, help="TPC-H scale factor (default 0.2)")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=9)
     ap.add_argument(
         "--new-tables",
         action="store_true",
@@ -225,18 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     started, load_start = li.now_utc(), li.loadavg()
     try:
-        data = li.generate_lineitem(args.work.resolve(), args.scale)
-        root = args.work.resolve() / "quality-project"
-        li.write_yaml(root / "conf" / "local.yml", li.profile_yaml())
-        paths = {
-            PLAIN: root / "jobs" / "plain" / "pipeline.yml",
-            CHECKED: root / "jobs" / "checked" / "pipeline.yml",
-        }
-        li.write_yaml(paths[PLAIN], pipeline("plain", PLAIN, data.glob, []))
-        li.write_yaml(paths[CHECKED], pipeline("checked", CHECKED, data.glob, EXPECTATIONS))
-        for path in paths.values():
-            li.check_config(path)
-        project = li.Project(root=root, pipeline=paths[PLAIN], warmup=paths[PLAIN])
+        data, project, paths = prepare(args.work, args.scale)
         spark = li.start_session(project)
         li.reset_tables(spark, project.warehouse)  # fresh bronze and system tables
         samples: dict[str, list[float]] = {PLAIN: [], CHECKED: []}
@@ -265,8 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         li.log(f"FAILED: {exc}")
         return 1
     med = {k: statistics.median(v) for k, v in samples.items()}
-    overhead = med[CHECKED] / med[PLAIN] - 1
-    verdict = "met" if overhead <= TARGET_OVERHEAD else "NOT met"
+    overhead = overhead_of(samples[PLAIN], samples[CHECKED])
+    low, high = interval(samples[PLAIN], samples[CHECKED])
+    paired = statistics.median(
+        c / p - 1 for p, c in zip(samples[PLAIN], samples[CHECKED], strict=True)
+    )
     rows = "\n".join(
         f"| {i + 1} | {samples[PLAIN][i]:.2f} | {samples[CHECKED][i]:.2f} | "
         f"{samples[CHECKED][i] / samples[PLAIN][i] - 1:+.1%} |"
@@ -296,7 +339,7 @@ Silver step, seconds (wall clock):
 {rows}
 | **median** | **{med[PLAIN]:.2f}** | **{med[CHECKED]:.2f}** | **{overhead:+.1%}** |
 
-Overhead of expectations (of the medians): **{overhead:+.1%}** (target <= {TARGET_OVERHEAD:.0%}: {verdict}).
+Overhead of expectations (of the medians): **{overhead:+.1%}**; 90% bootstrap interval over the reps {low:+.1%} to {high:+.1%}; median of the per-rep overheads {paired:+.1%}. Target <= {TARGET_OVERHEAD:.0%}: **{verdict(low, high)}**.
 """
     li.append_results(args.results, section)
     print(section)
