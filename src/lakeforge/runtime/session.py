@@ -39,6 +39,13 @@ BASE_CONF = {
     # expectations made 8.8k py4j calls with it, see bench/RESULTS.md); our errors name
     # the YAML file and line instead. A profile's spark.conf can turn it back on.
     "spark.python.sql.dataFrameDebugging.enabled": "false",
+    # Spark keeps 100 compiled classes of generated code. One run of a step makes dozens
+    # (Delta's own queries inline versions and times), so a session that runs steps again
+    # (a notebook, a scheduler, the test suite) evicted its stages and compiled them anew
+    # each time, and the JVM then JIT-compiled them again: on 2 cores that CPU comes out
+    # of the tasks. Profiled in bench/RESULTS.md (bench/quality_profile.py): 35-38 new
+    # classes per rebuild with 100, 2-8 with 1000. The price: metaspace for the classes kept.
+    "spark.sql.codegen.cache.maxEntries": "1000",
 }
 
 
