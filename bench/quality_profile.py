@@ -157,7 +157,9 @@ def tally(profile: Profile, samples: list[tuple[str, list[str]]]) -> None:
             profile.tops[frames[0]] += 1
 
 
-def render(command: str, scale: float, rows: int, prof: dict[str, Profile]) -> str:
+def render(
+    command: str, scale: float, rows: int, prof: dict[str, Profile], facts: dict[str, str]
+) -> str:
     p, c = prof[q.PLAIN], prof[q.CHECKED]
 
     def line(label: str, a: int, b: int) -> str:
@@ -173,6 +175,8 @@ def render(command: str, scale: float, rows: int, prof: dict[str, Profile]) -> s
     )
     return f"""## {li.now_utc()} — `{command}`
 
+- machine: {li.cpu_model()}, {li.meminfo_total()}
+- versions: {", ".join(f"{k} {v}" for k, v in facts.items())}
 - what: JVM CPU samples (Java Flight Recorder, `profile` settings) of the silver step of
   `bench/quality.py`, rebuilding existing tables, {p.steps} steps of each variant,
   alternating; scale {scale:g} ({rows:,} rows); not wall-clock time (see bench/README.md)
@@ -232,13 +236,14 @@ def main(argv: list[str] | None = None) -> int:
                         tally(prof[table], read_samples(tool, out))
                         tally_jit(prof[table], read_compilations(tool, out))
                         li.log(f"rep{rep} {table}: {prof[table].task:,} task samples so far")
+            facts = li.versions(project)
         finally:
             keep_alive.close()
             spark.stop()
     except li.BenchError as exc:
         li.log(f"FAILED: {exc}")
         return 1
-    section = render(li.display_command(), data.scale, data.rows, prof)
+    section = render(li.display_command(), data.scale, data.rows, prof, facts)
     li.append_results(args.results, section)
     print(section)
     return 0
