@@ -34,8 +34,8 @@ def test_generated_code_outlives_a_few_runs_of_queries(spark: SparkSession) -> N
     run of a step generates dozens of them (Delta's own queries inline versions and
     times), so a session that runs steps again (a notebook, a scheduler, this suite)
     compiled its own stages anew every time, and the JVM then compiled them to machine
-    code again (session.BASE_CONF: profiled in bench/RESULTS.md). Code seen before a few
-    hundred others is still compiled."""
+    code again (session.BASE_CONF: profiled in bench/RESULTS.md). Code compiled before
+    150 other classes is still cached: running it again compiles nothing."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     compiled = jvm.org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME()
