@@ -24,6 +24,10 @@ class Code:
     FILE_NOT_FOUND = "LF-CFG-008"
     PROFILE_NOT_FOUND = "LF-CFG-009"
     BAD_EXPECTATION = "LF-CFG-010"
+    GOLD_NOT_A_QUERY = "LF-CFG-011"  # a gold sql: is not one SELECT / WITH query
+    PATH_OUTSIDE_ROOTS = "LF-CFG-012"  # a source or sql_file resolves outside allowed roots
+    NOT_UTF8 = "LF-CFG-013"  # a config file is not valid UTF-8
+    YAML_TOO_LARGE = "LF-CFG-014"  # a config file over the size / alias limits
 
     CYCLE = "LF-PLAN-001"
 
@@ -32,6 +36,8 @@ class Code:
     JAR_RESOLUTION_FAILED = "LF-RT-003"
     SPARK_START_FAILED = "LF-RT-004"
     OPTIONAL_DEPENDENCY_MISSING = "LF-RT-005"  # an optional extra (e.g. [mlflow]) is not installed
+    METASTORE_LOCKED = "LF-RT-006"  # another process holds the embedded Derby metastore
+    SPARK_FAILED = "LF-RT-007"  # a Spark failure, translated (error class + message)
 
     STEP_FAILED = "LF-RUN-001"
     ROW_ACCOUNTING = "LF-RUN-002"
@@ -40,6 +46,10 @@ class Code:
     SCHEMA_CHANGED = "LF-RUN-005"
     INCREMENTAL_UNAVAILABLE = "LF-RUN-006"
     EXPECTATION_FAILED = "LF-RUN-007"  # an expectation with action fail did not hold
+    GOLD_WRITE_REJECTED = "LF-RUN-008"  # a gold step tried to do more than read
+    INGEST_LOG_MISMATCH = "LF-RUN-009"  # the ingestion log disagrees with bronze's history
+    INGEST_FILE_UNKNOWN = "LF-RUN-010"  # an operator command names a file the log lacks
+    PIPELINE_LOCKED = "LF-RUN-011"  # another run of the same pipeline holds its lock
 
     SQL_FAILED = "LF-SQL-001"
     TABLE_NOT_FOUND = "LF-SQL-002"
