@@ -9,7 +9,10 @@
 # any spark-submit option (--master, --conf K=V, --deploy-mode, --driver-memory, ...),
 # which win over the profile's. The profile's master, warehouse, metastore and confs come
 # from `lakeforge submit-args`; the package is shipped to executors as a zip
-# (--py-files) and the cached Delta jars with --jars.
+# (--py-files) and the cached Delta jars with --jars. Settings that hold a secret (a
+# resolved ${env:NAME}) never reach this command line: submit-args writes them to a
+# properties file only you can read (.lakeforge/secrets/, mode 0600) and passes it as
+# --properties-file (spark-submit then skips spark-defaults.conf; the profile is the config).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="$ROOT/.venv"
@@ -30,7 +33,7 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -gt 0 ] || { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 if [ ! -x "$VENV/bin/lakeforge" ]; then
   "$ROOT/dev" setup

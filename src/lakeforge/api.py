@@ -3,6 +3,7 @@
 Pipelines: :func:`plan`, :func:`run`. Training sets: :func:`publish`, :func:`reproduce`,
 :func:`training_set`, :func:`training_manifest`, :func:`log_to_mlflow`. Functions that need Spark take ``spark`` (an existing session) or
 start the session of profile ``env`` of the project around the working directory.
+A lakeforge error they raise has secrets (resolved ``${env:}`` values) redacted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeforge.config.loader import DEFAULT_ENV, load_pipeline
 from lakeforge.results import RunResult
+from lakeforge.secrets import redacts_errors
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from lakeforge.training.reproduce import Reproduction
 
 
+@redacts_errors
 def plan(path: str | Path, env: str = DEFAULT_ENV) -> Plan:
     """Load and plan a pipeline without Spark.
 
@@ -34,6 +37,7 @@ def plan(path: str | Path, env: str = DEFAULT_ENV) -> Plan:
     return build_plan(load_pipeline(path, env))
 
 
+@redacts_errors
 def run(
     path: str | Path,
     env: str = DEFAULT_ENV,
@@ -70,6 +74,7 @@ def _session(env: str, spark: SparkSession | None, app: str) -> SparkSession:
     return build_session(profile, root, app)
 
 
+@redacts_errors
 def publish(
     spec_path: str | Path,
     env: str = DEFAULT_ENV,
@@ -97,6 +102,7 @@ def publish(
     return publish_set(session, spec, root, run_id=run_id)
 
 
+@redacts_errors
 def reproduce(
     id: str,
     verify: bool = True,
@@ -118,6 +124,7 @@ def reproduce(
     return reproduce_set(_session(env, spark, "lakeforge:reproduce"), id, verify=verify)
 
 
+@redacts_errors
 def training_set(
     name: str,
     version: int | None = None,
@@ -166,6 +173,7 @@ def training_set(
     return frames
 
 
+@redacts_errors
 def training_manifest(
     name: str,
     version: int | None = None,
@@ -192,6 +200,7 @@ def training_manifest(
     return manifest_for_version(session, name, version)
 
 
+@redacts_errors
 def log_to_mlflow(
     manifest_or_id: Any,
     run: Any = None,

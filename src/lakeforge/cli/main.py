@@ -7,6 +7,7 @@ exit status 1, and no traceback unless ``--debug``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,19 +27,27 @@ from lakeforge.cli.output import (
     summary_table,
 )
 from lakeforge.errors import Code, LakeforgeError, SqlError
+from lakeforge.secrets import install_redacted_output, redact_error, redacted_output
 
 
 class LakeforgeGroup(click.Group):
-    """Routes every lakeforge error through one handler."""
+    """Routes every lakeforge error through one handler.
+
+    Everything a command prints goes through the secrets redactor (``lakeforge.secrets``):
+    its stdout and stderr are wrapped, and errors are redacted before they are printed or
+    re-raised (``--debug``).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except LakeforgeError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            print_error_lines(exc.lines())
-            sys.exit(1)
+        with redacted_output():
+            try:
+                return super().invoke(ctx)
+            except LakeforgeError as exc:
+                redact_error(exc)
+                if ctx.obj and ctx.obj.get("debug"):
+                    raise
+                print_error_lines(exc.lines())
+                sys.exit(1)
 
 
 @click.group(cls=LakeforgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,7 +111,7 @@ def validate(files: tuple[Path, ...], env: str) -> None:
             )
         except (ConfigError, LakeforgeError) as exc:
             failed = True
-            print_error_lines(exc.lines())
+            print_error_lines(redact_error(exc).lines())
     if failed:
         sys.exit(1)
 
@@ -316,22 +325,42 @@ def jars_resolve(bundles: tuple[str, ...], force: bool, env: str) -> None:
 @cli.command("submit-args")
 @env_option
 def submit_args(env: str) -> None:
-    """Print spark-submit options for a profile, one per line (used by spark-submit.sh)."""
+    """Print spark-submit options for a profile, one per line (used by spark-submit.sh).
+
+    Settings that hold a secret (a resolved ``${env:}`` value) are not printed: they go to
+    ``.lakeforge/secrets/submit-<env>.properties`` (mode 0600, rewritten on every call),
+    printed as ``--properties-file``, so no secret reaches a command line.
+    """
     from lakeforge.config.loader import load_profile
     from lakeforge.runtime.session import session_settings
+    from lakeforge.secrets import split_secret, write_private_properties
 
     root = project_root()
     profile, _ = load_profile(env, root)
     settings = session_settings(profile, root)
+    conf = dict(settings.conf)
     if settings.master:
-        click.echo("--master")
-        click.echo(settings.master)
+        conf["spark.master"] = settings.master
     if settings.jars:
+        conf["spark.jars"] = ",".join(str(j) for j in settings.jars)
+    public, private = split_secret(conf)
+    if "spark.master" in public:
+        click.echo("--master")
+        click.echo(public.pop("spark.master"))
+    if "spark.jars" in public:
         click.echo("--jars")
-        click.echo(",".join(str(j) for j in settings.jars))
-    for key, value in settings.conf.items():
+        click.echo(public.pop("spark.jars"))
+    for key, value in public.items():
         click.echo("--conf")
         click.echo(f"{key}={value}")
+    props = root / ".lakeforge" / "secrets" / f"submit-{env}.properties"
+    props.unlink(missing_ok=True)
+    if private:
+        written = write_private_properties(props, private)
+        click.echo("--properties-file")
+        # Relative to where spark-submit runs: an absolute path may hold a secret too
+        # (${env:HOME}) and would print as ***.
+        click.echo(os.path.relpath(written))
 
 
 # Time-travel commands live in their own module; imported here, after `cli` exists, so
@@ -355,6 +384,8 @@ _training.register(cli)
 
 def main() -> None:
     """Console-script entry point."""
+    # For the process's life, so a traceback printed after `cli` returns is redacted too.
+    install_redacted_output()
     cli(prog_name="lakeforge")
 
 

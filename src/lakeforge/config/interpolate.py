@@ -1,6 +1,8 @@
 """``${env:VAR}`` and ``${var:name}`` substitution in YAML string values.
 
 Secrets come from the environment (``${env:AWS_SECRET_ACCESS_KEY}``), never from YAML.
+Every value an ``${env:NAME}`` resolves to is registered as a secret
+(:mod:`lakeforge.secrets`), so outputs print it as ``***``.
 ``${var:name}`` reads the pipeline's ``vars:`` with the profile's ``vars:`` layered on top,
 which is how one job file runs unchanged against a local folder or an S3 bucket.
 ``$${`` escapes a literal ``${``.
@@ -13,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from lakeforge import secrets
 from lakeforge.config.yaml_source import KeyPath
 
 _TOKEN = re.compile(r"\$\$\{|\$\{(env|var):([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{([^}]*)\}")
@@ -30,6 +33,8 @@ def interpolate_string(value: str, variables: Mapping[str, str], environ: Mappin
         variables: merged pipeline + profile vars.
         environ: the process environment (a mapping, so tests can pass their own).
 
+    A resolved ``${env:NAME}`` value is registered as a secret (see :mod:`lakeforge.secrets`).
+
     Raises:
         Unresolved: for an unknown var, an unset env var without default, or a bad token.
     """
@@ -44,7 +49,10 @@ def interpolate_string(value: str, variables: Mapping[str, str], environ: Mappin
         kind, name, default = m.group(1), m.group(2), m.group(3)
         source = environ if kind == "env" else variables
         if name in source:
-            return str(source[name])
+            resolved = str(source[name])
+            if kind == "env":
+                secrets.register(resolved)
+            return resolved
         if default is not None:
             return default
         if kind == "env":

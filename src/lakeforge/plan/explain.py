@@ -1,4 +1,8 @@
-"""Render a plan for humans (``lakeforge plan``): the dry run is the plan, printed."""
+"""Render a plan for humans (``lakeforge plan``): the dry run is the plan, printed.
+
+Both renderings go through :func:`lakeforge.secrets.redact` before they are laid out (a
+table may fold a long cell across lines, which a line-wise redactor could not see whole).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ from rich.table import Table
 
 from lakeforge.config.loader import LoadedPipeline
 from lakeforge.plan.steps import ConformStep, IngestStep, Plan, TransformStep
+from lakeforge.secrets import redact
 
 
 def plan_table(plan: Plan) -> Table:
     """One row per step, in execution order."""
     table = Table(
-        title=f"plan: {plan.pipeline} (env {plan.env}, config {plan.config_hash})",
+        title=redact(f"plan: {plan.pipeline} (env {plan.env}, config {plan.config_hash})"),
         title_justify="left",
     )
     for col in ("#", "step", "writes", "mode", "reads", "declared at"):
@@ -22,7 +27,7 @@ def plan_table(plan: Plan) -> Table:
             extra = f"\n+ quarantine {step.quarantine_table}"
             if step.expectations:
                 extra += f"\n+ {len(step.expectations)} expectations"
-        table.add_row(
+        cells = (
             str(i),
             step.kind,
             step.table + extra,
@@ -30,6 +35,7 @@ def plan_table(plan: Plan) -> Table:
             "\n".join(step.reads),
             str(step.location),
         )
+        table.add_row(*(redact(c) for c in cells))
     return table
 
 
@@ -62,7 +68,8 @@ def plan_text(plan: Plan, loaded: LoadedPipeline | None = None) -> str:
             lines.append(f"       options {step.spec.source.options}")
         elif isinstance(step, TransformStep):
             if step.sql is not None:
-                lines.append(f"       sql {' '.join(step.sql.split())[:100]}")
+                # Redacted before it is cut: a secret cut in two would not be found.
+                lines.append(f"       sql {redact(' '.join(step.sql.split()))[:100]}")
             else:
                 lines.append(f"       python {step.spec.python}")
-    return "\n".join(lines)
+    return redact("\n".join(lines))
