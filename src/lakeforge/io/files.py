@@ -1,27 +1,49 @@
 """Read a batch of raw files (CSV, JSON, Parquet, Avro, text) with lineage columns.
 
-Bronze is typed loosely and loses nothing:
-- CSV columns stay strings unless a schema is declared. Files are grouped by their
-  header line and each group read with its own header, then unioned by name, so a feed
-  that gains a column on some day lands it in the right place (Spark alone would map a
-  changed header by position).
+:func:`read_batch` owns the promise "nothing lost between a raw file and bronze":
+
+- **A file that cannot be read or parsed as a whole is rejected, the others land**
+  (:class:`RejectedFile`, reason ``empty_file``, ``unreadable:<ERROR_CLASS>: <message>``,
+  ``not_json_lines: ...`` or ``not_json: ...``). The batch is read at once; only when that
+  fails, or a cheap check on the driver flags a file (0 bytes, an unreadable CSV header, a
+  JSON-lines file whose first line is not JSON), are files tried one by one to isolate the
+  bad ones. Spark/py4j errors are described by their error class and message
+  (:func:`describe_error`), never by py4j's call site.
+- **Rows are counted from the files, not from the DataFrame** (``source_rows``), so any
+  loss between a raw file and bronze shows as ``source_rows`` != rows written. See
+  :func:`count_source_rows` for how each format is counted.
+- Bronze is typed loosely: CSV columns stay strings unless a schema is declared. Files are
+  grouped by their header line and each group read with its own header, then unioned by
+  name, so a feed that gains a column on some day lands it in the right place.
 - Malformed records (wrong field count, broken quoting, unparseable JSON, values that do
   not fit a declared schema) are kept: the raw text goes to ``_lf_corrupt_record`` and
-  silver quarantines them with their reason.
+  silver quarantines them as ``malformed_record``. So are rows with bytes invalid in the
+  source's ``encoding``: Spark decodes them to U+FFFD, and any text value holding U+FFFD
+  is treated as malformed (its fields joined by the separator go to
+  ``_lf_corrupt_record``) rather than landing with the bytes silently replaced.
+- A UTF-8 byte order mark is stripped: from the first header name, or (no header, text
+  files) from the first value.
+- Column names Delta cannot store are renamed by :func:`sanitise_names`; the raw name is
+  kept as the column's comment (field metadata ``comment`` and ``lakeforge.source_name``).
 - Every row carries the run, batch, ingestion time and its file's path, size and mtime.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from lakeforge.config.models import SourceSpec
-from lakeforge.io.listing import FileInfo, parse_header, read_first_line
+from lakeforge.errors import Code, RunError
+from lakeforge.io.listing import BOM, FileInfo, parse_header, read_first_line
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 META_RUN_ID = "_lf_run_id"
 META_BATCH_ID = "_lf_batch_id"
@@ -48,6 +70,43 @@ DEFAULT_OPTIONS: dict[str, dict[str, str]] = {
     "text": {},
 }
 
+EMPTY_FILE = "empty_file"
+UNREADABLE = "unreadable"
+NOT_JSON_LINES = "not_json_lines"
+NOT_JSON = "not_json"
+SOURCE_NAME_KEY = "lakeforge.source_name"
+REPLACEMENT_CHAR = "\ufffd"
+# Characters Delta refuses in column names (DELTA_INVALID_CHARACTERS_IN_COLUMN_NAMES).
+INVALID_NAME_CHARS = " ,;{}()\n\t="
+_INVALID_NAME = re.compile("[" + re.escape(INVALID_NAME_CHARS) + "]")
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    """A file that cannot be read or parsed as a whole; ``reason`` = stable prefix, detail."""
+
+    file: FileInfo
+    reason: str
+
+
+@dataclass
+class BatchRead:
+    """What :func:`read_batch` made of a batch of files.
+
+    Attributes:
+        df: rows of the readable files, with the ``_lf_*`` lineage columns. When every
+            file is rejected it has the lineage columns only and no rows: do not write it.
+        rejected: files that cannot be read or parsed as a whole, with their reasons.
+        source_rows: records counted from the accepted files themselves, independently of
+            ``df`` (see :func:`count_source_rows`).
+        files: the accepted files (``files`` given minus ``rejected``), sorted.
+    """
+
+    df: DataFrame
+    rejected: list[RejectedFile] = field(default_factory=list)
+    source_rows: int = 0
+    files: list[FileInfo] = field(default_factory=list)
+
 
 def resolve_source_path(path: str, root: Path) -> str:
     """URIs (``s3a://``, ``file:/``) pass through; relative paths are from the project root."""
@@ -57,21 +116,161 @@ def resolve_source_path(path: str, root: Path) -> str:
     return str(p if p.is_absolute() else root / p)
 
 
+def sanitise_names(names: Sequence[str]) -> list[str]:
+    """Column names Delta can store, in order, for the names a file gives.
+
+    The rule: every character of ``INVALID_NAME_CHARS`` (space, ``,;{}()``, newline, tab,
+    ``=``) becomes ``_``. A renamed column that then equals another name (compared without
+    case, as Spark does) gets ``_<position>`` appended (0-based). Valid names never change.
+    """
+    out = list(names)
+    taken = {n.lower() for n in names if not _INVALID_NAME.search(n)}
+    for i, name in enumerate(names):
+        if not _INVALID_NAME.search(name):
+            continue
+        new = _INVALID_NAME.sub("_", name)
+        while new.lower() in taken:
+            new = f"{new}_{i}"
+        taken.add(new.lower())
+        out[i] = new
+    return out
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a Spark or py4j failure: ``<ERROR_CLASS>: <message>[; cause: ...]``.
+
+    Walks the Java exception chain for the first Spark error class and the root cause,
+    instead of py4j's ``An error occurred while calling o103.load``.
+    """
+    throwable = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    if throwable is None:
+        return _one_line(f"{type(exc).__name__}: {exc}")
+    condition = None
+    first = None
+    last = None
+    seen = 0
+    t = throwable
+    while t is not None and seen < 20:
+        seen += 1
+        name = str(t.getClass().getSimpleName())
+        msg = str(t.getMessage() or "")
+        if first is None:
+            first = (name, msg)
+        if condition is None:
+            condition = _condition(t)
+            if condition:
+                first = (condition, re.sub(r"^\[[A-Z_.]+\]\s*", "", msg))
+        last = (name, msg)
+        t = t.getCause()
+    assert first is not None and last is not None
+    text = f"{first[0]}: {first[1]}"
+    if last != first and last[1] and last[1] not in first[1]:
+        text += f"; cause: {last[0]}: {last[1]}"
+    return _one_line(text)
+
+
+def _condition(t: Any) -> str | None:
+    for method in ("getCondition", "getErrorClass"):
+        try:
+            value = getattr(t, method)()
+        except Exception:  # py4j: not a SparkThrowable
+            continue
+        if value:
+            return str(value)
+    return None
+
+
+def _one_line(text: str, limit: int = 600) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _norm(path: str) -> str:
+    """A file path as listed and as ``_metadata.file_path`` gives it, made comparable."""
+    path = unquote(path)
+    for prefix in ("file:///", "file://"):
+        if path.startswith(prefix):
+            return "file:/" + path[len(prefix) :]
+    return path
+
+
+def _options(spec: SourceSpec) -> dict[str, str]:
+    options = {**DEFAULT_OPTIONS[spec.format], **spec.options}
+    if spec.format in ("csv", "json") and not {"encoding", "charset"} & options.keys():
+        options["encoding"] = spec.encoding
+    return options
+
+
+def _multiline(options: dict[str, str]) -> bool:
+    return options.get("multiLine", options.get("multiline", "false")).lower() == "true"
+
+
 def _ddl(columns: dict[str, str]) -> str:
     return ", ".join(f"`{name}` {typ}" for name, typ in columns.items())
 
 
-def _with_meta(df: DataFrame, run_id: str, batch_id: int) -> DataFrame:
-    """Data columns, the corrupt-record column, then lineage. Must be applied to a
-    file-source DataFrame directly: ``_metadata`` does not survive a union."""
+def _has_replacement(df: DataFrame, cols: list[str]) -> Column | None:
+    """Whether any text in the row holds U+FFFD: bytes invalid in the source's encoding."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType, MapType, StringType, StructType
+
+    types = dict((f.name, f.dataType) for f in df.schema.fields)
+    tests = []
+    for c in cols:
+        t = types[c]
+        if isinstance(t, StringType):
+            tests.append(F.instr(F.col(f"`{c}`"), REPLACEMENT_CHAR) > 0)
+        elif isinstance(t, ArrayType | MapType | StructType):
+            tests.append(F.instr(F.to_json(F.col(f"`{c}`")), REPLACEMENT_CHAR) > 0)
+    if not tests:
+        return None
+    out = tests[0]
+    for test in tests[1:]:
+        out = out | test
+    return F.coalesce(out, F.lit(False))
+
+
+def _with_meta(
+    df: DataFrame,
+    run_id: str,
+    batch_id: int,
+    *,
+    sep: str = ",",
+    check_encoding: bool = False,
+    strip_bom_first: bool = False,
+) -> DataFrame:
+    """Data columns (names sanitised), the corrupt-record column, then lineage.
+
+    Must be applied to a file-source DataFrame directly: ``_metadata`` does not survive a
+    union. ``check_encoding`` marks rows holding U+FFFD as corrupt; ``strip_bom_first``
+    strips a leading BOM from the first column's values (files without a header).
+    """
     from pyspark.sql import functions as F
 
     if CORRUPT not in df.columns:
         df = df.withColumn(CORRUPT, F.lit(None).cast("string"))
-    data = [F.col(f"`{c}`") for c in df.columns if c != CORRUPT]
+    names = [c for c in df.columns if c != CORRUPT]
+    safe = sanitise_names(names)
+    data = []
+    for i, (name, new) in enumerate(zip(names, safe, strict=True)):
+        col = F.col(f"`{name}`")
+        if i == 0 and strip_bom_first:
+            col = F.regexp_replace(col, "^" + BOM, "")
+        if new != name:
+            data.append(col.alias(new, metadata={"comment": name, SOURCE_NAME_KEY: name}))
+        else:
+            data.append(col.alias(name))
+    corrupt = F.col(CORRUPT)
+    if check_encoding:
+        bad = _has_replacement(df, names)
+        if bad is not None:
+            joined = F.concat_ws(
+                sep, *[F.coalesce(F.col(f"`{c}`").cast("string"), F.lit("")) for c in names]
+            )
+            corrupt = F.when(corrupt.isNull() & bad, joined).otherwise(corrupt)
     return df.select(
         *data,
-        F.col(CORRUPT),
+        corrupt.alias(CORRUPT),
         F.lit(run_id).alias(META_RUN_ID),
         F.lit(batch_id).cast("bigint").alias(META_BATCH_ID),
         F.current_timestamp().alias(META_INGESTED_AT),
@@ -82,58 +281,334 @@ def _with_meta(df: DataFrame, run_id: str, batch_id: int) -> DataFrame:
     )
 
 
+def _csv_header(
+    spark: SparkSession, f: FileInfo, options: dict[str, str]
+) -> tuple[str, ...] | None:
+    """The column names of one CSV file as read (``_c<i>`` without a header); None if blank."""
+    line = read_first_line(spark, f.path, options.get("encoding", options.get("charset", "utf-8")))
+    if not line.removeprefix(BOM).strip():
+        return None
+    names = parse_header(line, _sep(options), options.get("quote", '"'))
+    if options.get("header", "false").lower() != "true":
+        names = [f"_c{i}" for i in range(len(names))]
+    return tuple(names)
+
+
+def _sep(options: dict[str, str]) -> str:
+    return options.get("sep", options.get("delimiter", ","))
+
+
 def _read_csv(
     spark: SparkSession,
     spec: SourceSpec,
-    files: list[FileInfo],
+    headers: dict[str, tuple[str, ...]],
     options: dict[str, str],
     run_id: str,
     batch_id: int,
 ) -> DataFrame:
     opts = {**options, "columnNameOfCorruptRecord": CORRUPT}
+    header = opts.get("header", "false").lower() == "true"
+    meta = {"sep": _sep(opts), "check_encoding": True, "strip_bom_first": not header}
     if spec.schema_:
         schema = _ddl({**spec.schema_, CORRUPT: "string"})
-        df = spark.read.options(**opts).schema(schema).csv([f.path for f in files])
-        return _with_meta(df, run_id, batch_id)
-    header = opts.get("header", "false").lower() == "true"
-    sep = opts.get("sep", opts.get("delimiter", ","))
-    quote = opts.get("quote", '"')
+        df = spark.read.options(**opts).schema(schema).csv(list(headers))
+        return _with_meta(df, run_id, batch_id, **meta)  # type: ignore[arg-type]
     groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
-    for f in files:
-        names = parse_header(
-            read_first_line(spark, f.path, opts.get("encoding", "utf-8")), sep, quote
-        )
-        if not header:
-            names = [f"_c{i}" for i in range(len(names))]
-        groups[tuple(names)].append(f.path)
+    for path, names in headers.items():
+        groups[names].append(path)
     frames = []
     for header_names, paths in groups.items():
         # The header's own names, positionally: exact for this group of files.
         schema = _ddl({**dict.fromkeys(header_names, "string"), CORRUPT: "string"})
         df = spark.read.options(**opts).option("enforceSchema", "true").schema(schema).csv(paths)
-        frames.append(_with_meta(df, run_id, batch_id))
+        frames.append(_with_meta(df, run_id, batch_id, **meta))  # type: ignore[arg-type]
     out = frames[0]
     for frame in frames[1:]:
         out = out.unionByName(frame, allowMissingColumns=True)
     return out
 
 
-def read_batch(
-    spark: SparkSession, spec: SourceSpec, files: list[FileInfo], run_id: str, batch_id: int
+def _read(
+    spark: SparkSession,
+    spec: SourceSpec,
+    files: list[FileInfo],
+    options: dict[str, str],
+    run_id: str,
+    batch_id: int,
+    headers: dict[str, tuple[str, ...]],
 ) -> DataFrame:
-    """The rows of ``files`` plus the ``_lf_*`` lineage columns (see :data:`META_COLUMNS`)."""
-    options = {**DEFAULT_OPTIONS[spec.format], **spec.options}
     paths = [f.path for f in files]
     if spec.format == "csv":
-        return _read_csv(spark, spec, files, options, run_id, batch_id)
+        return _read_csv(spark, spec, {p: headers[p] for p in paths}, options, run_id, batch_id)
     if spec.format == "json":
         reader = spark.read.options(**options).option("columnNameOfCorruptRecord", CORRUPT)
         if spec.schema_:
             reader = reader.schema(_ddl({**spec.schema_, CORRUPT: "string"}))
-        return _with_meta(reader.json(paths), run_id, batch_id)
+        return _with_meta(reader.json(paths), run_id, batch_id, check_encoding=True)
     reader = spark.read.format(spec.format).options(**options)
     if spec.schema_:
         reader = reader.schema(_ddl(spec.schema_))
     elif spec.format == "parquet":
         reader = reader.option("mergeSchema", "true")
-    return _with_meta(reader.load(paths), run_id, batch_id)
+    text = spec.format == "text"
+    return _with_meta(
+        reader.load(paths), run_id, batch_id, check_encoding=text, strip_bom_first=text
+    )
+
+
+def count_source_rows(
+    spark: SparkSession,
+    spec: SourceSpec,
+    files: list[FileInfo],
+    options: dict[str, str] | None = None,
+) -> dict[str, int]:
+    """Records per file (by listed path), counted from the files without the bronze reader.
+
+    - CSV and JSON lines: the file's non-blank physical lines (a line with a character
+      above U+0020), read with Spark's plain text reader, less the lines starting with the
+      ``comment`` option's character, less one header line per non-empty CSV file with
+      ``header``. A one-line JSON array counts its elements (Spark reads each as a row).
+      Spark's CSV and JSON readers make one row of every such line, malformed or not, so
+      a row they drop (``DROPMALFORMED``, a parser that joins lines) breaks the count.
+    - CSV with ``multiLine``: each whole file is parsed by Python's own ``csv`` module
+      (RFC 4180: quoted newlines stay inside a record) and its non-blank records counted,
+      less the header. A different parser from Spark's (univocity), so a record Spark
+      drops or merges shows.
+    - JSON with ``multiLine``: each whole file is parsed by Python's ``json``: a top-level
+      array counts its elements, any other value 1; a file that is not strict JSON counts
+      -1 (the caller rejects it as ``not_json``).
+    - text: every line (Spark's text source makes one row of each, blank ones too).
+    - Parquet, Avro: the format's own row count per file (Parquet from the footers).
+
+    Raises:
+        Exception: whatever Spark raises when a file cannot be read.
+    """
+    from pyspark.sql import functions as F
+
+    options = options if options is not None else _options(spec)
+    paths = [f.path for f in files]
+    path_col = F.col("_metadata.file_path").alias("f")
+    if spec.format in ("parquet", "avro"):
+        df = spark.read.format(spec.format).options(**options).load(paths).select(path_col)
+        counted = df.groupBy("f").agg(F.count(F.lit(1)).alias("n"))
+    elif _multiline(options) and spec.format in ("csv", "json"):
+        whole = spark.read.text(paths, wholetext=True).select(F.col("value"), path_col)
+        counter = _record_counter(spec.format, options)
+        counted = whole.select("f", counter(F.col("value")).alias("n"))
+    else:
+        text_opts = {k: v for k, v in options.items() if k == "lineSep"}
+        lines = spark.read.options(**text_opts).text(paths).select(F.col("value"), path_col)
+        if spec.format == "text":
+            counted = lines.groupBy("f").agg(F.count(F.lit(1)).alias("n"))
+        else:
+            lines = lines.where(F.col("value").rlike("[^\\x00-\\x20]"))
+            comment = options.get("comment")
+            if comment:
+                lines = lines.where(~F.ltrim(F.col("value")).startswith(comment))
+            records = F.lit(1)
+            if spec.format == "json":
+                v = F.ltrim(F.regexp_replace(F.col("value"), "^" + BOM, ""))
+                records = F.when(v.startswith("["), F.coalesce(F.json_array_length(v), F.lit(1)))
+                records = records.otherwise(F.lit(1))
+            counted = lines.groupBy("f").agg(F.sum(records).alias("n"))
+    by_path = {_norm(r["f"]): int(r["n"]) for r in counted.collect()}
+    out = {f.path: by_path.get(_norm(f.path), 0) for f in files}
+    if spec.format == "csv" and options.get("header", "false").lower() == "true":
+        out = {p: max(n - 1, 0) if n > 0 else n for p, n in out.items()}
+    return out
+
+
+def _record_counter(fmt: str, options: dict[str, str]) -> Callable[[Column], Column]:
+    """A UDF counting the records of one whole file with Python's own parser (see above)."""
+    from pyspark.sql import functions as F
+
+    sep = _sep(options)
+    quote = options.get("quote", '"')
+    escape = options.get("escape", "\\")
+    comment = options.get("comment")
+    bom = BOM
+
+    def count_csv(text: str | None) -> int:
+        import csv
+        import io
+
+        if text is None:
+            return 0
+        reader = csv.reader(
+            io.StringIO(text.removeprefix(bom), newline=""),
+            delimiter=sep,
+            quotechar=quote,
+            escapechar=None if escape in ("", quote) else escape,
+            doublequote=True,
+            strict=False,
+        )
+        n = 0
+        for row in reader:
+            if not "".join(row).strip():
+                continue
+            if comment and row[0].lstrip().startswith(comment):
+                continue
+            n += 1
+        return n
+
+    def count_json(text: str | None) -> int:
+        import json
+
+        if text is None:
+            return 0
+        try:
+            value = json.loads(text.removeprefix(bom))
+        except ValueError:
+            return -1
+        return len(value) if isinstance(value, list) else 1
+
+    return F.udf(count_csv if fmt == "csv" else count_json, "bigint")
+
+
+def _first_line_is_json(spark: SparkSession, f: FileInfo, options: dict[str, str]) -> bool:
+    import json
+
+    line = read_first_line(spark, f.path, options.get("encoding", "utf-8")).removeprefix(BOM)
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def _no_json_record(spark: SparkSession, f: FileInfo, options: dict[str, str]) -> bool:
+    """Whether Spark finds no line of a JSON-lines file that parses: only the corrupt column."""
+    df = spark.read.options(**options).option("columnNameOfCorruptRecord", CORRUPT).json(f.path)
+    return [c for c in df.columns if c != CORRUPT] == []
+
+
+def _isolate(
+    files: list[FileInfo], attempt: Callable[[list[FileInfo]], Any], what: str
+) -> tuple[Any, list[FileInfo], list[RejectedFile]]:
+    """Run ``attempt`` on all files; if it fails, on each alone to find the unreadable ones.
+
+    Returns:
+        The result of ``attempt`` on the readable files, those files, and the rejected.
+
+    Raises:
+        RunError: ``LF-RT-007`` when every file reads alone but not together.
+    """
+    try:
+        return attempt(files), files, []
+    except Exception as batch_exc:  # Spark/py4j failures come in many types
+        good: list[FileInfo] = []
+        rejected: list[RejectedFile] = []
+        for f in files:
+            try:
+                attempt([f])
+            except Exception as exc:  # one file at a time is the point
+                rejected.append(RejectedFile(f, f"{UNREADABLE}:{describe_error(exc)}"))
+            else:
+                good.append(f)
+        if not rejected:
+            raise RunError(Code.SPARK_FAILED, f"{what}: {describe_error(batch_exc)}") from batch_exc
+        if not good:
+            return None, good, rejected
+        return attempt(good), good, rejected
+
+
+def read_batch(
+    spark: SparkSession, spec: SourceSpec, files: list[FileInfo], run_id: str, batch_id: int
+) -> BatchRead:
+    """Read ``files`` for bronze: their rows, the files rejected as a whole, and a row count.
+
+    Args:
+        spark: the session.
+        spec: the source (format, options, schema, encoding).
+        files: the batch's files, as listed.
+        run_id: written to every row (``_lf_run_id``).
+        batch_id: written to every row (``_lf_batch_id``).
+
+    Returns:
+        A :class:`BatchRead`: ``df`` (lazy, not yet written), ``rejected`` with reasons,
+        ``source_rows`` counted from the accepted files (:func:`count_source_rows`).
+
+    Raises:
+        RunError: ``LF-RT-007`` when the files cannot be read together although each can.
+    """
+    options = _options(spec)
+    rejected: list[RejectedFile] = []
+    ok: list[FileInfo] = []
+    for f in sorted(files):
+        if f.size == 0:
+            rejected.append(RejectedFile(f, EMPTY_FILE))
+        else:
+            ok.append(f)
+
+    # Cheap checks on the driver, one small read per file.
+    headers: dict[str, tuple[str, ...]] = {}
+    suspects: list[FileInfo] = []
+    checked: list[FileInfo] = []
+    for f in ok:
+        try:
+            if spec.format == "csv":
+                names = _csv_header(spark, f, options)
+                if names is None:
+                    rejected.append(RejectedFile(f, EMPTY_FILE))
+                    continue
+                headers[f.path] = names
+            elif (
+                spec.format == "json"
+                and not _multiline(options)
+                and not _first_line_is_json(spark, f, options)
+            ):
+                suspects.append(f)
+        except Exception as exc:  # a Hadoop/py4j failure opening or decoding the file
+            rejected.append(RejectedFile(f, f"{UNREADABLE}:{describe_error(exc)}"))
+            continue
+        checked.append(f)
+
+    # One Spark job counts every file; it also proves each can be read.
+    counts, ok, bad = _isolate(
+        checked,
+        lambda fs: count_source_rows(spark, spec, fs, options),
+        f"{spec.path}: counting rows",
+    )
+    rejected.extend(bad)
+    counts = counts or {}
+    kept: list[FileInfo] = []
+    for f in ok:
+        if counts.get(f.path) == -1:
+            rejected.append(RejectedFile(f, f"{NOT_JSON}: the file is not one JSON document"))
+        elif f in suspects and _no_json_record(spark, f, options):
+            rejected.append(
+                RejectedFile(
+                    f,
+                    f"{NOT_JSON_LINES}: no line is a JSON record; a pretty-printed JSON "
+                    "document needs options: {multiLine: true}",
+                )
+            )
+        else:
+            kept.append(f)
+
+    df = None
+    if kept:
+        df, kept, bad = _isolate(
+            kept,
+            lambda fs: _read(spark, spec, fs, options, run_id, batch_id, headers),
+            f"{spec.path}: reading",
+        )
+        rejected.extend(bad)
+    if df is None:
+        df = _empty(spark, run_id, batch_id)
+    return BatchRead(
+        df=df,
+        rejected=sorted(rejected, key=lambda r: r.file.path),
+        source_rows=sum(counts.get(f.path, 0) for f in kept),
+        files=kept,
+    )
+
+
+def _empty(spark: SparkSession, run_id: str, batch_id: int) -> DataFrame:
+    """No rows, lineage columns only: what a batch of rejected files reads as."""
+    schema = (
+        f"{CORRUPT} string, {META_RUN_ID} string, {META_BATCH_ID} bigint, "
+        f"{META_INGESTED_AT} timestamp, {META_SOURCE_FILE} string, {META_SOURCE_SIZE} bigint, "
+        f"{META_SOURCE_MTIME} timestamp"
+    )
+    return spark.createDataFrame([], schema)

@@ -1,19 +1,34 @@
 """List raw files through Hadoop's FileSystem, so local paths and s3a:// look alike.
 
 The ingestion log compares these listings (path, size, modification time) with what
-was already ingested. Hidden files (``_SUCCESS``, ``.crc``, ``.tmp``) are skipped the way
-Spark's file sources skip them.
+was already ingested. :func:`list_source` returns the files to ingest and, separately,
+every file the pattern matched that will not be read, with why (:class:`Skipped`):
+
+- ``hidden_name``: the file's name, or a folder's name on the way to it below the matched
+  path, starts with ``_`` or ``.`` (or ends with ``._COPYING_``/``.crc``). Spark's file
+  sources ignore such files, so reading them would be a surprise; listing them silently
+  would be a loss. They are reported instead.
+- ``outside_roots``: a local file that, once symlinks are resolved, lies outside the
+  allowed roots (:mod:`lakeforge.config.roots`), e.g. a link in the raw folder that
+  points at ``/etc``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lakeforge.config.roots import is_inside
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+BOM = "\ufeff"
+HIDDEN_NAME = "hidden_name"
+OUTSIDE_ROOTS = "outside_roots"
 
 
 @dataclass(frozen=True, order=True)
@@ -34,29 +49,71 @@ def _jvm(spark: SparkSession) -> tuple[Any, Any]:
     return spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
 
 
-def list_files(spark: SparkSession, pattern: str) -> list[FileInfo]:
-    """Every non-hidden file matching ``pattern`` (a file, folder or glob), sorted by path."""
+@dataclass(frozen=True)
+class Skipped:
+    """A file the source pattern matched that will not be read, and why.
+
+    ``reason`` is ``hidden_name`` or ``outside_roots`` (see the module docstring).
+    """
+
+    file: FileInfo
+    reason: str
+
+
+def list_source(
+    spark: SparkSession, pattern: str, roots: Sequence[str] | None = None
+) -> tuple[list[FileInfo], list[Skipped]]:
+    """The files to ingest for ``pattern`` (a file, folder or glob), and those skipped.
+
+    Args:
+        spark: the session (its Hadoop configuration reaches s3a:// and local files alike).
+        pattern: a file, folder or glob.
+        roots: allowed roots (:func:`lakeforge.config.roots.resolve_roots`); ``None`` checks
+            nothing. Local files are checked after resolving symlinks.
+
+    Returns:
+        The files to read, sorted by path, and the matched files that will not be read,
+        sorted by path, each with its reason.
+    """
     jvm, conf = _jvm(spark)
     path = jvm.org.apache.hadoop.fs.Path(pattern)
     fs = path.getFileSystem(conf)
     statuses = fs.globStatus(path)
-    found: list[FileInfo] = []
-    if statuses is None:
-        return found
-    for status in statuses:
-        if _hidden(status.getPath().getName()):
-            continue
+    found: set[FileInfo] = set()
+    skipped: dict[FileInfo, str] = {}
+    for status in statuses or []:
+        hidden_here = _hidden(status.getPath().getName())
         if status.isDirectory():
+            base = str(status.getPath().toString())
             it = fs.listFiles(status.getPath(), True)
             while it.hasNext():
                 f = it.next()
-                rel = str(f.getPath().toString())[len(str(status.getPath().toString())) :]
-                if any(_hidden(part) for part in rel.split("/") if part):
-                    continue
-                found.append(_info(fs, f))
+                rel = str(f.getPath().toString())[len(base) :]
+                info = _info(fs, f)
+                if hidden_here or any(_hidden(part) for part in rel.split("/") if part):
+                    skipped[info] = HIDDEN_NAME
+                else:
+                    found.add(info)
         else:
-            found.append(_info(fs, status))
-    return sorted(set(found))
+            info = _info(fs, status)
+            if hidden_here:
+                skipped[info] = HIDDEN_NAME
+            else:
+                found.add(info)
+    if roots is not None:
+        for info in list(found):
+            if not is_inside(info.path, roots):
+                found.discard(info)
+                skipped[info] = OUTSIDE_ROOTS
+    return sorted(found), [Skipped(f, skipped[f]) for f in sorted(skipped)]
+
+
+def list_files(spark: SparkSession, pattern: str) -> list[FileInfo]:
+    """Every non-hidden file matching ``pattern`` (a file, folder or glob), sorted by path.
+
+    Hidden files are left out without a word: prefer :func:`list_source`, which reports them.
+    """
+    return list_source(spark, pattern)[0]
 
 
 def _info(fs: Any, status: Any) -> FileInfo:
@@ -68,7 +125,7 @@ def _info(fs: Any, status: Any) -> FileInfo:
 
 
 def read_first_line(spark: SparkSession, path: str, encoding: str = "utf-8") -> str:
-    """The first line of a (possibly compressed) file: a CSV header, without reading the rest."""
+    """The first non-blank line of a (possibly compressed) file: a CSV header, read alone."""
     jvm, conf = _jvm(spark)
     hpath = jvm.org.apache.hadoop.fs.Path(path)
     fs = hpath.getFileSystem(conf)
@@ -79,14 +136,22 @@ def read_first_line(spark: SparkSession, path: str, encoding: str = "utf-8") -> 
     reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, encoding))
     try:
         line = reader.readLine()
+        # Spark takes the first non-blank line as the header: so do we.
+        while line is not None and not str(line).removeprefix(BOM).strip():
+            line = reader.readLine()
     finally:
         reader.close()
     return str(line) if line is not None else ""
 
 
 def parse_header(line: str, sep: str = ",", quote: str = '"') -> list[str]:
-    """CSV header names as Spark would name them (blank -> ``_c<i>``, repeats numbered)."""
-    fields = next(csv.reader(io.StringIO(line), delimiter=sep, quotechar=quote), [])
+    """CSV header names as Spark would name them (blank -> ``_c<i>``, repeats numbered).
+
+    A leading UTF-8 byte order mark is not part of the first name.
+    """
+    fields = next(
+        csv.reader(io.StringIO(line.removeprefix(BOM)), delimiter=sep, quotechar=quote), []
+    )
     names: list[str] = []
     for i, raw in enumerate(fields):
         name = raw.strip() or f"_c{i}"
