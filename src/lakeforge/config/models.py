@@ -93,6 +93,21 @@ class SourceSpec(Strict):
         alias="schema",
         description="declared read schema (column: type); default: CSV all strings, others inferred",
     )
+    encoding: str = Field(
+        default="utf-8",
+        description="text encoding of csv/json files (a Java charset name, e.g. latin1, cp1252)",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
 
     @field_validator("options", mode="before")
     @classmethod
