@@ -5,6 +5,12 @@ and build plain Python data alongside a map from key path to 1-based line. That 
 is what lets a pydantic error on ``("silver", "orders", "columns")`` point at a line.
 Duplicate keys, which YAML silently lets the last one win, are reported as errors.
 No pyspark import here: ``lakeforge validate`` must start in well under a second.
+
+Hostile files fail fast with a coded error instead of a traceback: bytes that are not
+UTF-8 (``LF-CFG-013``, naming line and byte offset), and files over the limits below
+(``LF-CFG-014``): a YAML "billion laughs" file is ten lines, but each alias level
+multiplies the nodes it stands for, so the limit is on nodes *after* alias expansion,
+counted on the composed graph (each node once) before anything is expanded.
 """
 
 from __future__ import annotations
@@ -18,6 +24,12 @@ import yaml
 from lakeforge.errors import Code, ConfigIssue
 
 KeyPath = tuple[str | int, ...]
+
+# A config file larger than this is refused before it is parsed.
+MAX_FILE_BYTES = 1024 * 1024
+# Nodes (mappings, sequences, scalars; keys included) the file stands for once every
+# alias is expanded. A large pipeline has a few thousand; a 7-level alias bomb has 4.8 million.
+MAX_NODES = 100_000
 
 
 @dataclass
@@ -70,19 +82,98 @@ def load_yaml(
     """
     name = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            # Read at most one byte past the limit: /dev/zero or a FIFO must not hang us.
+            data = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return None, [ConfigIssue(Code.FILE_NOT_FOUND, name, 0, "", "file not found")]
     except OSError as exc:
         return None, [ConfigIssue(Code.FILE_NOT_FOUND, name, 0, "", f"cannot read: {exc}")]
+    if len(data) > MAX_FILE_BYTES:
+        return None, [_too_large(name)]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [not_utf8_issue(name, data, exc.start)]
     return parse_yaml_text(text, name)
+
+
+def not_utf8_issue(name: str, data: bytes, offset: int) -> ConfigIssue:
+    """``LF-CFG-013`` for the invalid byte at ``offset`` of ``data``: its line and offset."""
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return ConfigIssue(
+        Code.NOT_UTF8,
+        name,
+        line,
+        "",
+        f"not valid UTF-8: byte 0x{data[offset]:02x} at byte offset {offset} "
+        f"(line {line}, byte {column} of the line); save the file as UTF-8",
+    )
+
+
+def _too_large(name: str) -> ConfigIssue:
+    return ConfigIssue(
+        Code.YAML_TOO_LARGE,
+        name,
+        0,
+        "",
+        f"file is over the {MAX_FILE_BYTES // 1024} KiB limit for config files",
+    )
+
+
+def expanded_size(root: yaml.Node, limit: int | None = None) -> int | None:
+    """Nodes ``root`` stands for once aliases are expanded, or None for a recursive alias.
+
+    Each composed node is visited once (memoised), so an alias bomb is measured in
+    microseconds, not expanded. Counts are capped just past ``limit`` (default
+    :data:`MAX_NODES`), so the numbers stay small.
+    """
+    cap = (MAX_NODES if limit is None else limit) + 1
+    sizes: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_stack.discard(key)
+            total = 1 + sum(sizes[id(c)] for c in _children(node))
+            sizes[key] = min(total, cap)
+            continue
+        if key in sizes:
+            continue
+        if key in on_stack:
+            return None
+        on_stack.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_stack:
+                return None
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def parse_yaml_text(text: str, name: str) -> tuple[YamlDocument | None, list[ConfigIssue]]:
     """Parse YAML text; see :func:`load_yaml`."""
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        return None, [_too_large(name)]
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
+    except RecursionError:
+        return None, [
+            ConfigIssue(Code.YAML_TOO_LARGE, name, 0, "", "YAML nested too deeply to parse")
+        ]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
@@ -101,6 +192,22 @@ def parse_yaml_text(text: str, name: str) -> tuple[YamlDocument | None, list[Con
     issues: list[ConfigIssue] = []
     if node is None:
         return doc, issues
+    size = expanded_size(node)
+    if size is None:
+        return None, [
+            ConfigIssue(Code.YAML_TOO_LARGE, name, 0, "", "an alias refers to itself (recursive)")
+        ]
+    if size > MAX_NODES:
+        return None, [
+            ConfigIssue(
+                Code.YAML_TOO_LARGE,
+                name,
+                0,
+                "",
+                f"over {MAX_NODES:,} YAML nodes once aliases (*name) are expanded; "
+                "config files are limited to that (an alias bomb?)",
+            )
+        ]
     constructor = yaml.SafeLoader("")
 
     def build(n: yaml.Node, path: KeyPath) -> Any:
@@ -150,7 +257,12 @@ def parse_yaml_text(text: str, name: str) -> tuple[YamlDocument | None, list[Con
         doc.value_lines[path] = value_line
         return constructor.construct_object(n, deep=True)
 
-    doc.data = build(node, ())
+    try:
+        doc.data = build(node, ())
+    except RecursionError:
+        return None, [
+            ConfigIssue(Code.YAML_TOO_LARGE, name, 0, "", "YAML nested too deeply to parse")
+        ]
     return doc, issues
 
 
