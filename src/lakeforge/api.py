@@ -4,6 +4,8 @@ Pipelines: :func:`plan`, :func:`run`. Training sets: :func:`publish`, :func:`rep
 :func:`training_set`, :func:`training_manifest`, :func:`log_to_mlflow`. Functions that need Spark take ``spark`` (an existing session) or
 start the session of profile ``env`` of the project around the working directory.
 A lakeforge error they raise has secrets (resolved ``${env:}`` values) redacted.
+A Spark, Delta or py4j failure leaves them as a coded lakeforge error
+(:func:`lakeforge.runtime.spark_errors.translate`), never a raw py4j exception.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeforge.config.loader import DEFAULT_ENV, load_pipeline
 from lakeforge.results import RunResult
+from lakeforge.runtime.spark_errors import translating
 from lakeforge.secrets import redacts_errors
 
 if TYPE_CHECKING:
@@ -38,6 +41,7 @@ def plan(path: str | Path, env: str = DEFAULT_ENV) -> Plan:
 
 
 @redacts_errors
+@translating
 def run(
     path: str | Path,
     env: str = DEFAULT_ENV,
@@ -75,6 +79,7 @@ def _session(env: str, spark: SparkSession | None, app: str) -> SparkSession:
 
 
 @redacts_errors
+@translating
 def publish(
     spec_path: str | Path,
     env: str = DEFAULT_ENV,
@@ -103,6 +108,7 @@ def publish(
 
 
 @redacts_errors
+@translating
 def reproduce(
     id: str,
     verify: bool = True,
@@ -125,6 +131,7 @@ def reproduce(
 
 
 @redacts_errors
+@translating
 def training_set(
     name: str,
     version: int | None = None,
@@ -174,6 +181,7 @@ def training_set(
 
 
 @redacts_errors
+@translating
 def training_manifest(
     name: str,
     version: int | None = None,
@@ -201,6 +209,7 @@ def training_manifest(
 
 
 @redacts_errors
+@translating
 def log_to_mlflow(
     manifest_or_id: Any,
     run: Any = None,

@@ -18,6 +18,7 @@ from lakeforge import __version__
 from lakeforge.cli.context import env_option, project_root, session_for
 from lakeforge.cli.output import (
     accounting_line,
+    collect_printable,
     console,
     err_console,
     print_error_lines,
@@ -27,6 +28,7 @@ from lakeforge.cli.output import (
     summary_table,
 )
 from lakeforge.errors import Code, LakeforgeError, SqlError
+from lakeforge.runtime.spark_errors import is_spark_error, translate
 from lakeforge.secrets import install_redacted_output, redact_error, redacted_output
 
 
@@ -47,6 +49,14 @@ class LakeforgeGroup(click.Group):
                 if ctx.obj and ctx.obj.get("debug"):
                     raise
                 print_error_lines(exc.lines())
+                sys.exit(1)
+            except Exception as exc:
+                # Spark, Delta and py4j failures: one coded line too (runtime/spark_errors.py).
+                if not is_spark_error(exc) or (ctx.obj and ctx.obj.get("debug")):
+                    raise
+                error = translate(exc)
+                redact_error(error)
+                print_error_lines(error.lines())
                 sys.exit(1)
 
 
@@ -71,12 +81,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _is_training_spec(file: Path) -> bool:
     """A cheap look at the top-level keys (full parsing, with lines, comes after)."""
-    import yaml
+    from lakeforge.config.yaml_source import load_yaml
 
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return False  # the pipeline loader reports it, located
+    # The same guarded reader as the loaders (UTF-8, size and alias limits); a file it
+    # refuses is reported, located, by the pipeline loader.
+    doc, _ = load_yaml(file)
+    data = doc.data if doc is not None else None
     return isinstance(data, dict) and "labels" in data and "bronze" not in data
 
 
@@ -234,18 +244,10 @@ def sql(query: str, env: str, limit: int, fmt: str) -> None:
     except ValueError as exc:
         raise TimeTravelError(Code.BAD_TABLE_REF, str(exc)) from None
     spark = session_for(env, "lakeforge:sql")
-    try:
-        df = spark.sql(query)
-        rows = [tuple(r) for r in df.limit(limit).collect()]
-    except Exception as exc:
-        if (
-            exc.__class__.__name__ in ("AnalysisException", "ParseException")
-            or "pyspark" in type(exc).__module__
-        ):
-            raise SqlError(
-                Code.SQL_FAILED, (str(exc).strip().splitlines() or ["failed"])[0]
-            ) from None
-        raise
+    # Spark's errors are translated by the group's handler (LF-SQL-001 for a refused
+    # statement); values Python cannot hold (year 99999) come back as text.
+    df = spark.sql(query)
+    rows = collect_printable(df, limit)
     _print_rows(df.columns, rows, fmt)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -11,6 +11,10 @@ from rich.table import Table
 from rich.text import Text
 
 from lakeforge.results import RunResult, StepResult
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+    from pyspark.sql.types import DataType
 
 # Piped output (CI logs, files) gets a wide fixed width instead of 80 wrapped columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -125,3 +129,50 @@ def rows_table(columns: list[str], rows: list[tuple[Any, ...]], title: str | Non
         # Text, not markup: data such as "[x]" must print as is.
         table.add_row(*[Text("NULL" if v is None else str(v)) for v in row])
     return table
+
+
+def collect_printable(df: DataFrame, limit: int) -> list[tuple[Any, ...]]:
+    """At most ``limit`` rows of ``df`` as Python values, for printing.
+
+    Spark's dates and timestamps span years 1 to 294247 (and before year 1); Python's stop
+    at 9999, so collecting ``DATE'+99999-01-01'`` raises. Then the query is collected
+    again with every date and timestamp column (or a struct, array or map holding one)
+    cast to text, as Spark spells it: the value prints instead of a traceback.
+    """
+    limited = df.limit(limit)
+    try:
+        return [tuple(r) for r in limited.collect()]
+    except (ValueError, OverflowError, OSError):
+        if not any(_holds_datetime(f.dataType) for f in df.schema.fields):
+            raise
+    from pyspark.sql import functions as F
+
+    # Positional names: a result may have duplicate or empty column names.
+    fields = df.schema.fields
+    renamed = limited.toDF(*[f"_c{i}" for i in range(len(fields))])
+    cols = [
+        F.col(f"_c{i}").cast("string") if _holds_datetime(f.dataType) else F.col(f"_c{i}")
+        for i, f in enumerate(fields)
+    ]
+    return [tuple(r) for r in renamed.select(*cols).collect()]
+
+
+def _holds_datetime(data_type: DataType) -> bool:
+    from pyspark.sql.types import (
+        ArrayType,
+        DateType,
+        MapType,
+        StructType,
+        TimestampNTZType,
+        TimestampType,
+    )
+
+    if isinstance(data_type, DateType | TimestampType | TimestampNTZType):
+        return True
+    if isinstance(data_type, ArrayType):
+        return _holds_datetime(data_type.elementType)
+    if isinstance(data_type, MapType):
+        return _holds_datetime(data_type.keyType) or _holds_datetime(data_type.valueType)
+    if isinstance(data_type, StructType):
+        return any(_holds_datetime(f.dataType) for f in data_type.fields)
+    return False

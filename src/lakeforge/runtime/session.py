@@ -17,6 +17,7 @@ from lakeforge.config.models import Profile
 from lakeforge.errors import Code, RuntimeSetupError
 from lakeforge.runtime import jars as jarcache
 from lakeforge.runtime.java import check_java
+from lakeforge.runtime.spark_errors import check_metastore_free, describe
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -157,7 +158,14 @@ def build_session(profile: Profile, root: Path, app_name: str | None = None) -> 
         check_java()
     if settings.derby_home is not None:
         settings.derby_home.mkdir(parents=True, exist_ok=True)
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
+
+    # Derby lets one process boot the metastore. A second one fails deep in Hive after
+    # 30 s of retries and thousands of log lines: name the holder up front.
+    fresh = not submitted and SparkContext._active_spark_context is None
+    if settings.derby_home is not None and fresh:
+        check_metastore_free(project_path(root, profile.metastore.path))
 
     builder = SparkSession.builder.appName(settings.app_name)
     if not submitted:
@@ -174,7 +182,7 @@ def build_session(profile: Profile, root: Path, app_name: str | None = None) -> 
     except Exception as exc:  # py4j/JVM start-up failures come in many types
         raise RuntimeSetupError(
             Code.SPARK_START_FAILED,
-            f"Spark failed to start: {str(exc).splitlines()[0]}",
+            f"Spark failed to start: {describe(exc)}",
             "run with --debug for the full error",
         ) from exc
     spark.sparkContext.setLogLevel(os.environ.get("LAKEFORGE_SPARK_LOG_LEVEL", "ERROR"))

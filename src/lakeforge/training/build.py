@@ -82,18 +82,19 @@ def build(spark: SparkSession, plan: TrainingPlan) -> BuiltSet:
         SqlError: ``LF-SQL-001`` the spec names a column an input lacks, its label
             filter does not parse, or a key has a type splits cannot hash (Spark's
             analysis is eager, so this happens here, before any data is read).
+        SparkError: ``LF-RT-007`` another Spark failure (its error class and cause).
     """
-    from pyspark.errors import PySparkException
-
     from lakeforge.errors import Code, SqlError
+    from lakeforge.runtime.spark_errors import is_spark_error, translate
 
     try:
         return _build(spark, plan)
-    except PySparkException as exc:
-        first = (str(exc).strip().splitlines() or ["failed"])[0]
-        raise SqlError(Code.SQL_FAILED, f"training set {plan.name}: {first}") from exc
-    except TypeError as exc:  # splits: a key type that has no canonical form
-        raise SqlError(Code.SQL_FAILED, f"training set {plan.name}: {exc}") from exc
+    except Exception as exc:
+        if is_spark_error(exc):  # error class and real cause, not py4j's call site
+            raise translate(exc, context=f"training set {plan.name}") from exc
+        if isinstance(exc, TypeError):  # splits: a key type that has no canonical form
+            raise SqlError(Code.SQL_FAILED, f"training set {plan.name}: {exc}") from exc
+        raise
 
 
 def _build(spark: SparkSession, plan: TrainingPlan) -> BuiltSet:
