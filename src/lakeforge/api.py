@@ -47,6 +47,7 @@ def run(
     env: str = DEFAULT_ENV,
     spark: SparkSession | None = None,
     data_env: str | None = None,
+    wait: float = 0.0,
 ) -> RunResult:
     """Run a pipeline end to end and return its result (check ``result.ok``).
 
@@ -56,14 +57,17 @@ def run(
         spark: an existing Delta-enabled session to use (default: start the profile's).
         data_env: data environment (``training`` / ``serving``) for environment-bound
             expectations; others are skipped.
+        wait: seconds to wait for another run of the pipeline (same project) to finish.
 
     Raises:
         ConfigError, PlanError, RuntimeSetupError: before any step runs. Step failures do
         not raise; they are in the result.
+        RunError: ``LF-RUN-011`` another run of the pipeline still holds its lock after
+            ``wait`` seconds.
     """
     from lakeforge.runtime.executor import run_pipeline
 
-    return run_pipeline(load_pipeline(path, env), spark=spark, data_env=data_env)
+    return run_pipeline(load_pipeline(path, env), spark=spark, data_env=data_env, wait=wait)
 
 
 def _session(env: str, spark: SparkSession | None, app: str) -> SparkSession:

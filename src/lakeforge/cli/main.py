@@ -188,29 +188,55 @@ def plan(file: Path, env: str, fmt: str) -> None:
     help="Data environment (e.g. training, serving): expectations bound to other "
     "environments are skipped.",
 )
+@click.option(
+    "--wait",
+    "wait",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="SECONDS",
+    help="If another run of this pipeline holds its lock, wait up to this long for it "
+    "(0: fail at once with LF-RUN-011).",
+)
 def run(
-    file: Path, env: str, run_id: str | None, json_result: Path | None, data_env: str | None
+    file: Path,
+    env: str,
+    run_id: str | None,
+    json_result: Path | None,
+    data_env: str | None,
+    wait: float,
 ) -> None:
     """Run a pipeline: ingest to bronze, conform to silver, build gold."""
     from lakeforge.config.loader import load_pipeline
     from lakeforge.plan.builder import build_plan
     from lakeforge.quality.resolve import check_data_env
-    from lakeforge.runtime.executor import execute
+    from lakeforge.runtime.executor import execute, new_run_id
+    from lakeforge.runtime.lock import Holder, pipeline_lock
     from lakeforge.runtime.session import build_session
 
     loaded = load_pipeline(file, env)  # config errors before any JVM starts
     check_data_env(loaded, data_env)
     the_plan = build_plan(loaded)
-    err_console.print(f"lakeforge: starting Spark for '{the_plan.pipeline}' (env {env})")
-    spark = build_session(loaded.profile, loaded.project_root, f"lakeforge:{the_plan.pipeline}")
-    result = execute(
-        the_plan,
-        spark,
-        loaded.project_root,
-        run_id=run_id,
-        on_step=lambda s: err_console.print(step_line(s)),
-        data_env=data_env,
-    )
+    rid = run_id or new_run_id()
+
+    def waiting(holder: Holder | None) -> None:
+        who = f"run {holder.run_id} (pid {holder.pid})" if holder else "another run"
+        err_console.print(
+            f"lakeforge: waiting for {who} of '{the_plan.pipeline}' (up to {wait:g}s)"
+        )
+
+    # The lock before the JVM: a second run neither starts Spark nor touches the metastore.
+    with pipeline_lock(loaded.project_root, the_plan.pipeline, rid, wait, waiting):
+        err_console.print(f"lakeforge: starting Spark for '{the_plan.pipeline}' (env {env})")
+        spark = build_session(loaded.profile, loaded.project_root, f"lakeforge:{the_plan.pipeline}")
+        result = execute(
+            the_plan,
+            spark,
+            loaded.project_root,
+            run_id=rid,
+            on_step=lambda s: err_console.print(step_line(s)),
+            data_env=data_env,
+        )
     console.print(summary_table(result))
     console.print(accounting_line(result))
     for line in quality_lines(result):

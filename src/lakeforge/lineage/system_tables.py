@@ -2,8 +2,10 @@
 
 ``runs``             a view: the latest event per run of ``run_events`` (one row per run).
 ``run_events``       append-only: a ``running`` row when a run starts, its final row at
-                     the end (a killed run stays ``running``). Appends, not a MERGE: two
-                     cheap commits per run instead of two table rewrites.
+                     the end. A killed run stays ``running`` until the next run of its
+                     pipeline, holding the pipeline's lock, appends ``interrupted`` for it
+                     (:func:`mark_interrupted`). Appends, not a MERGE: two cheap commits
+                     per run instead of two table rewrites.
 ``table_versions``   one row per table a step read or wrote, with the Delta version and
                      the step's row accounting: lineage answers "which runs and inputs
                      produced gold.x version N" by SQL over this table.
@@ -21,6 +23,8 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from lakeforge.runtime.faults import fail_during
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -100,11 +104,16 @@ def ensure_system_tables(spark: SparkSession) -> None:
         )
 
 
-def _append(spark: SparkSession, table: str, rows: list[tuple[Any, ...]]) -> None:
+def _append(
+    spark: SparkSession, table: str, rows: list[tuple[Any, ...]], point: str | None = None
+) -> None:
+    """Append ``rows``; fail point ``system.append:<point>`` (default: the table's name
+    without ``lakeforge.``) kills the process entering, or inside, the commit."""
     if not rows:
         return
     df = spark.createDataFrame(rows, DDL[table].replace(" NOT NULL", ""))
-    df.write.format("delta").mode("append").saveAsTable(table)
+    with fail_during(f"system.append:{point or table.split('.', 1)[1]}"):
+        df.write.format("delta").mode("append").saveAsTable(table)
 
 
 def _ts(iso: str) -> datetime | None:
@@ -126,7 +135,50 @@ def record_run(spark: SparkSession, result: RunResult) -> None:
         result.error,
         datetime.now(UTC),
     )
-    _append(spark, RUN_EVENTS, [row])
+    _append(spark, RUN_EVENTS, [row], "run_end" if result.ended_at else "run_start")
+
+
+def mark_interrupted(spark: SparkSession, pipeline: str, run_id: str) -> list[str]:
+    """Mark the pipeline's runs still ``running`` (other than ``run_id``) ``interrupted``.
+
+    Call only while holding the pipeline's lock (:mod:`lakeforge.runtime.lock`): then no
+    other process of the project runs the pipeline, so such a run's process is gone (killed,
+    or its machine died). Its row keeps its start; ``ended_at`` stays unknown (NULL).
+
+    Returns:
+        The run ids marked, oldest first.
+    """
+    from pyspark.sql import functions as F
+
+    stale = (
+        spark.table(RUNS)
+        .where(
+            (F.col("pipeline") == pipeline)
+            & (F.col("status") == "running")
+            & (F.col("run_id") != run_id)
+        )
+        .orderBy("started_at", "run_id")
+        .collect()  # one row per killed run: a handful, never data-sized
+    )
+    now = datetime.now(UTC)
+    rows = [
+        (
+            r["run_id"],
+            r["pipeline"],
+            r["env"],
+            r["config_hash"],
+            r["code_version"],
+            r["started_at"],
+            None,
+            "interrupted",
+            None,
+            f"the run's process ended without recording an end; found by run {run_id}",
+            now,
+        )
+        for r in stale
+    ]
+    _append(spark, RUN_EVENTS, rows, "run_interrupted")
+    return [r[0] for r in rows]
 
 
 def record_step(spark: SparkSession, pipeline: str, run_id: str, step: StepResult) -> None:

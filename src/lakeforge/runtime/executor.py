@@ -3,6 +3,10 @@
 A failing step stops the run (downstream steps are marked ``skipped``); the error names
 the step's YAML location. The row-accounting invariant (rows in = landed + quarantined)
 is checked after every step and a violation fails the run.
+
+A run holds its pipeline's lock (:mod:`lakeforge.runtime.lock`) throughout, so two runs
+of one pipeline in a project never interleave; holding it, a run marks the pipeline's
+runs left ``running`` by a killed process as ``interrupted``.
 """
 
 from __future__ import annotations
@@ -15,10 +19,16 @@ from typing import TYPE_CHECKING
 
 from lakeforge.config.loader import LoadedPipeline
 from lakeforge.errors import Code, LakeforgeError, RunError
-from lakeforge.lineage.system_tables import ensure_system_tables, record_run, record_step
+from lakeforge.lineage.system_tables import (
+    ensure_system_tables,
+    mark_interrupted,
+    record_run,
+    record_step,
+)
 from lakeforge.plan.steps import ConformStep, IngestStep, Plan, Step, TransformStep
 from lakeforge.results import RunResult, StepResult
 from lakeforge.runtime.faults import fail_point
+from lakeforge.runtime.lock import Holder, pipeline_lock
 from lakeforge.steps.context import StepContext
 
 if TYPE_CHECKING:
@@ -70,10 +80,26 @@ def execute(
 
     Returns:
         The run's result; ``status`` is ``failed`` if any step failed (never raises for a step).
+
+    Raises:
+        RunError: ``LF-RUN-011`` another process runs this pipeline of this project (the
+            lock is taken here unless the caller, e.g. the CLI, already holds it).
     """
+    rid = run_id or new_run_id()
+    with pipeline_lock(project_root, plan.pipeline, rid):
+        return _execute(plan, spark, project_root, rid, on_step, data_env)
+
+
+def _execute(
+    plan: Plan,
+    spark: SparkSession,
+    project_root: Path,
+    rid: str,
+    on_step: Callable[[StepResult], None] | None,
+    data_env: str | None,
+) -> RunResult:
     from lakeforge.runtime.session import ensure_schemas
 
-    rid = run_id or new_run_id()
     started = time.monotonic()
     result = RunResult(
         run_id=rid,
@@ -85,6 +111,7 @@ def execute(
     result.steps = [StepResult(table=s.table, kind=s.kind, mode=s.mode) for s in plan.steps]
     ensure_schemas(spark, tuple(sorted({s.table.split(".")[0] for s in plan.steps})))
     ensure_system_tables(spark)
+    mark_interrupted(spark, plan.pipeline, rid)  # we hold the lock: their process is gone
     record_run(spark, result)
     ctx = StepContext(
         spark=spark,
@@ -147,17 +174,26 @@ def run_pipeline(
     run_id: str | None = None,
     on_step: Callable[[StepResult], None] | None = None,
     data_env: str | None = None,
+    wait: float = 0.0,
+    on_wait: Callable[[Holder | None], None] | None = None,
 ) -> RunResult:
-    """Plan and execute ``loaded``; starts the profile's session unless one is given."""
+    """Plan and execute ``loaded``; starts the profile's session unless one is given.
+
+    The pipeline's lock is taken before the session starts; ``wait`` seconds are spent
+    waiting for another run of it to finish (``on_wait`` is told who it is) before
+    ``LF-RUN-011``.
+    """
     from lakeforge.plan.builder import build_plan
     from lakeforge.quality.resolve import check_data_env
     from lakeforge.runtime.session import build_session
 
     check_data_env(loaded, data_env)
     plan = build_plan(loaded)
-    session = spark or build_session(
-        loaded.profile, loaded.project_root, f"lakeforge:{plan.pipeline}"
-    )
-    return execute(
-        plan, session, loaded.project_root, run_id=run_id, on_step=on_step, data_env=data_env
-    )
+    rid = run_id or new_run_id()
+    with pipeline_lock(loaded.project_root, plan.pipeline, rid, wait=wait, on_wait=on_wait):
+        session = spark or build_session(
+            loaded.profile, loaded.project_root, f"lakeforge:{plan.pipeline}"
+        )
+        return execute(
+            plan, session, loaded.project_root, run_id=rid, on_step=on_step, data_env=data_env
+        )

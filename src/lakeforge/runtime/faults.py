@@ -1,11 +1,14 @@
 """Fail points: kill the process at a named point, to prove crash safety in tests.
 
 ``LAKEFORGE_FAIL_POINT=<point>`` makes :func:`fail_point` SIGKILL the process when the
-run reaches ``<point>``; with ``<point>@<seconds>``, :func:`fail_during` kills it that many
-seconds after entering the named block (a kill *inside* a long Spark action such as a
-MERGE). Points are ``<where>:<table>``, e.g. ``ingest.after_log:bronze.orders``,
-``step.after:silver.orders``, ``conform.merge:silver.orders@0.5``. Unset, they cost one
-environment lookup. The idea is the fail points of TiKV's fail-rs / FreeBSD's fail(9).
+run reaches ``<point>``. :func:`fail_during` marks a block: armed as ``<point>`` it kills
+on entering it, armed as ``<point>@<seconds>`` that many seconds after entering (a kill
+*inside* a long Spark action such as a MERGE or a Delta commit). Points are
+``<where>:<what>``, e.g. ``ingest.after_log:bronze.orders``, ``step.after:silver.orders``,
+``conform.write:silver.orders@0.5``, ``system.append:table_versions@0.2``,
+``publish.after_write:<set>``; README "Crash safety, tested" lists them all. Unset, they
+cost one environment lookup. The idea is the fail points of TiKV's fail-rs / FreeBSD's
+fail(9).
 """
 
 from __future__ import annotations
@@ -42,9 +45,12 @@ def fail_point(point: str) -> None:
 
 @contextmanager
 def fail_during(point: str) -> Iterator[None]:
-    """If ``point@seconds`` is armed, SIGKILL the process that long after entering."""
+    """SIGKILL the process on entering if ``point`` is armed, or ``seconds`` after
+    entering if ``point@seconds`` is."""
     armed, delay = _armed(point)
     timer = None
+    if armed and delay is None:
+        _kill()
     if armed:
         timer = threading.Timer(delay or 0.0, _kill)
         timer.daemon = True

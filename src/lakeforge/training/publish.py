@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import Code, PublishError
+from lakeforge.runtime.faults import fail_point
 from lakeforge.training.spec import TrainingSetSpec
 
 if TYPE_CHECKING:
@@ -131,6 +132,7 @@ def publish(
         )
     finally:
         frame.unpersist()
+    fail_point(f"publish.after_write:{plan.name}")  # a table version with no manifest yet
 
     identifier = set_id(plan.name, commit.version)
     created_at = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
@@ -148,5 +150,6 @@ def publish(
     path = manifest_path(project_root, plan.name, identifier)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    fail_point(f"publish.before_registry:{plan.name}")  # manifest file, no registry row
     record(spark, manifest, str(path))
     return Published(identifier, table, commit.version, manifest, path)
