@@ -61,6 +61,7 @@ from lakeforge.quality.spec import Expectation
 from lakeforge.results import StepResult
 from lakeforge.runtime.faults import fail_during, fail_point
 from lakeforge.steps import scd2
+from lakeforge.steps.casting import strict_cast
 from lakeforge.steps.context import StepContext
 from lakeforge.steps.versions import resolve_version
 
@@ -97,10 +98,11 @@ def flag_rows(df: DataFrame, step: ConformStep) -> DataFrame:
     if missing:
         available = [c for c in df.columns if not c.startswith("_lf_")]
         raise RunError(
-            Code.STEP_FAILED,
+            Code.SCHEMA_CHANGED,
             f"{step.location}: {step.table}: columns {missing} are not in {step.source_table} "
             f"(available: {available}); mark a column `optional: true` if the feed may lack it",
         )
+    input_types = dict(df.dtypes)
     casts: list[Column] = []
     reasons: list[Column] = []
     failing: list[Column] = []  # the same checks as booleans: see BAD
@@ -113,10 +115,9 @@ def flag_rows(df: DataFrame, step: ConformStep) -> DataFrame:
                 failing.append(F.lit(True))
             continue
         raw = F.col(f"`{src}`")
-        typed = raw.try_cast(column.type)
-        casts.append(typed.alias(cast_name(name)))
-        # A failed cast is a non-null input that became null.
-        cast_failed = raw.isNotNull() & typed.isNull()
+        cast = strict_cast(raw, input_types[src], column.type)
+        casts.append(cast.typed.alias(cast_name(name)))
+        cast_failed = cast.failed  # a non-null input without an accepted value
         reasons.append(
             F.when(
                 cast_failed,

@@ -1,0 +1,127 @@
+"""Strict casts: an input column -> its declared silver type, as Spark Column expressions.
+
+Spark's ``try_cast`` is lenient with text: ``'2026-01-05 not-a-date'`` and ``'2026-01-05T99'``
+become the date 2026-01-05, ``'99999-01-01'`` a date no client can read back, ``'10:00'`` a
+timestamp of today, ``'12D'`` a double, ``'10.555'`` the decimal(10,2) 10.56 and Arabic-Indic
+digits a decimal. A value that lands must mean what the text says, so text input must match
+the whole of an accepted form (:func:`accepted_pattern`) before ``try_cast`` may type it;
+dates and timestamps must also fall in years 1..9999, whatever the input type. Everything is
+one Column expression (``rlike`` + ``try_cast``), evaluated in the conform step's single pass:
+no UDF, no extra job.
+
+Accepted text (leading and trailing spaces and tabs are ignored, as Spark ignores them):
+
+- integers (tinyint .. bigint): ``[+-]digits``; out of range fails.
+- decimal(p,s): ``[+-]digits[.digits]`` or ``[+-].digits``; fraction digits beyond the
+  scale must be zeros (``10.50`` fits decimal(10,1), ``10.55`` does not: rounding would
+  change the value); no exponent; too many integer digits fails.
+- double / float: a decimal number with an optional exponent (``1e3``, ``-2.5E-4``), or
+  ``NaN``, ``Infinity``, ``Inf`` with an optional sign (any case).
+- boolean: Spark's own whole-word set (``true false t f yes no y n 1 0``, any case).
+- date: ``yyyy-MM-dd``.
+- timestamp / timestamp_ltz: ``yyyy-MM-dd``, ``yyyy-MM-dd[ T]HH:mm`` or
+  ``yyyy-MM-dd[ T]HH:mm:ss[.f][zone]`` with 1 to 6 fraction digits (microseconds, Spark's
+  precision: more would be truncated) and zone ``Z`` or ``+HH:mm`` / ``-HH:mm`` (only after
+  the seconds, as Spark reads it); no zone means the session time zone.
+- timestamp_ntz: the same without a zone (Spark would drop it silently).
+- string and binary: anything (no cast).
+
+Digits are ASCII ``0-9`` only. Inputs that are not text (a JSON number, a Parquet date) are
+cast with ``try_cast`` as they are; dates and timestamps among them still need years 1..9999.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+MIN_YEAR, MAX_YEAR = 1, 9999
+
+_WS = "[ \t]*"
+_INTEGER = "[+-]?[0-9]+"
+_FLOAT = (
+    "[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:[+-]?(?:nan|inf|infinity))"
+)
+_BOOLEAN = "(?i:true|false|t|f|yes|no|y|n|1|0)"
+_DATE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_SECONDS = "(?::[0-9]{2}(?:[.][0-9]{1,6})?)"
+_ZONE = "(?:Z|[+-][0-9]{2}:[0-9]{2})"  # Spark reads a zone only after the seconds
+_DECIMAL = re.compile(r"decimal\((\d+),(\d+)\)")
+
+INTEGER_TYPES = ("tinyint", "byte", "smallint", "short", "int", "integer", "bigint", "long")
+FLOAT_TYPES = ("float", "real", "double")
+TIMESTAMP_TYPES = ("timestamp", "timestamp_ltz", "timestamp_ntz")
+DATETIME_TYPES = ("date", *TIMESTAMP_TYPES)
+
+
+def accepted_pattern(type_name: str) -> str | None:
+    """The form text must have, whole, to be cast to ``type_name`` (a normalised Spark type
+    name, as the config models give it); None when any text is accepted.
+
+    The pattern is written in the common subset of Java and Python regular expressions,
+    without anchors: Spark matches it with :func:`spark_regex`, tests with ``re.fullmatch``.
+    """
+    if type_name in INTEGER_TYPES:
+        body = _INTEGER
+    elif type_name in FLOAT_TYPES:
+        body = _FLOAT
+    elif type_name == "boolean":
+        body = _BOOLEAN
+    elif type_name == "date":
+        body = _DATE
+    elif type_name in ("timestamp", "timestamp_ltz"):
+        body = f"{_DATE}(?:[ T][0-9]{{2}}:[0-9]{{2}}(?:{_SECONDS}{_ZONE}?)?)?"
+    elif type_name == "timestamp_ntz":
+        body = f"{_DATE}(?:[ T][0-9]{{2}}:[0-9]{{2}}{_SECONDS}?)?"
+    elif (m := _DECIMAL.fullmatch(type_name)) is not None:
+        scale = int(m.group(2))
+        fraction = f"(?:[.][0-9]{{0,{scale}}}0*)?" if scale else "(?:[.]0*)?"
+        only_fraction = f"|[+-]?[.][0-9]{{1,{scale}}}0*" if scale else ""
+        body = f"[+-]?[0-9]+{fraction}{only_fraction}"
+    else:
+        return None
+    return f"{_WS}(?:{body}){_WS}"
+
+
+def spark_regex(pattern: str) -> str:
+    """``pattern`` anchored for Spark's ``rlike`` (a Java ``find``): ``\\z`` and not ``$``,
+    which would also match before a trailing newline."""
+    return f"^(?:{pattern})\\z"
+
+
+@dataclass(frozen=True)
+class Cast:
+    """A column cast strictly: its typed value (null when the cast fails) and whether it
+    failed (a non-null input that did not give an accepted value)."""
+
+    typed: Column
+    failed: Column
+
+
+def strict_cast(raw: Column, input_type: str, type_name: str) -> Cast:
+    """Cast ``raw`` (of Spark type ``input_type``, as ``DataFrame.dtypes`` names it) to
+    ``type_name`` under the rules of this module.
+
+    Args:
+        raw: the input column.
+        input_type: its Spark type (``string`` for CSV columns).
+        type_name: the declared type, normalised (``decimal(10,2)``, ``bigint``, ...).
+
+    Returns:
+        The typed column and the failure flag, both plain Column expressions.
+    """
+    from pyspark.sql import functions as F
+
+    typed = raw.try_cast(type_name)
+    accepted = typed.isNotNull()
+    pattern = accepted_pattern(type_name)
+    if input_type == "string" and pattern is not None:
+        accepted = accepted & raw.rlike(spark_regex(pattern))
+    if type_name in DATETIME_TYPES:
+        accepted = accepted & F.year(typed).between(MIN_YEAR, MAX_YEAR)
+    value = F.when(accepted, typed)
+    return Cast(value, raw.isNotNull() & ~accepted)
