@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from lakeforge.config.models import SourceSpec
-from lakeforge.io.files import _norm, _record_counter, describe_error, sanitise_names
+from lakeforge.io.files import (
+    _norm,
+    _record_counter,
+    describe_error,
+    sanitise_names,
+    spark_charset,
+)
 from lakeforge.io.listing import parse_header
 
 
@@ -111,3 +117,8 @@ def test_encoding_is_declared_per_source() -> None:
     assert spec.encoding == "latin1"
     with pytest.raises(ValueError, match="unknown encoding"):
         SourceSpec.model_validate({"format": "csv", "path": "x", "encoding": "klingon-8"})
+    # Spark 4's CSV reader refuses charsets outside its list: a config error, not a run error.
+    with pytest.raises(ValueError, match="not one Spark"):
+        SourceSpec.model_validate({"format": "csv", "path": "x", "encoding": "cp1252"})
+    assert spark_charset("latin1") == "iso-8859-1"
+    assert spark_charset("UTF8") == "utf-8"

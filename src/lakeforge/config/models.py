@@ -78,6 +78,18 @@ def _stringify_options(value: Any) -> Any:
     return value
 
 
+# Python's codec name -> the charset name Spark 4's CSV/JSON readers accept.
+SPARK_CHARSETS = {
+    "utf-8": "utf-8",
+    "iso8859-1": "iso-8859-1",
+    "ascii": "us-ascii",
+    "utf-16": "utf-16",
+    "utf-16-be": "utf-16be",
+    "utf-16-le": "utf-16le",
+    "utf-32": "utf-32",
+}
+
+
 class SourceSpec(Strict):
     """Raw files that feed a bronze table."""
 
@@ -95,7 +107,7 @@ class SourceSpec(Strict):
     )
     encoding: str = Field(
         default="utf-8",
-        description="text encoding of csv/json files (a Java charset name, e.g. latin1, cp1252)",
+        description="text encoding of csv/json files (utf-8, latin1, us-ascii, utf-16...)",
     )
 
     @field_validator("encoding")
@@ -104,9 +116,14 @@ class SourceSpec(Strict):
         import codecs
 
         try:
-            codecs.lookup(value)
+            name = codecs.lookup(value).name
         except LookupError:
             raise ValueError(f"unknown encoding {value!r}") from None
+        if name not in SPARK_CHARSETS:
+            raise ValueError(
+                f"encoding {value!r} is not one Spark's readers accept: "
+                "utf-8, iso-8859-1 (latin1), us-ascii, utf-16, utf-16be, utf-16le, utf-32"
+            )
         return value
 
     @field_validator("options", mode="before")

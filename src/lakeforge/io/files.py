@@ -197,8 +197,17 @@ def _norm(path: str) -> str:
 def _options(spec: SourceSpec) -> dict[str, str]:
     options = {**DEFAULT_OPTIONS[spec.format], **spec.options}
     if spec.format in ("csv", "json") and not {"encoding", "charset"} & options.keys():
-        options["encoding"] = spec.encoding
+        options["encoding"] = spark_charset(spec.encoding)
     return options
+
+
+def spark_charset(encoding: str) -> str:
+    """The charset name Spark's readers accept for ``encoding`` (``latin1`` -> ``iso-8859-1``)."""
+    import codecs
+
+    from lakeforge.config.models import SPARK_CHARSETS
+
+    return SPARK_CHARSETS.get(codecs.lookup(encoding).name, encoding)
 
 
 def _multiline(options: dict[str, str]) -> bool:
@@ -421,6 +430,7 @@ def count_source_rows(
 def _record_counter(fmt: str, options: dict[str, str]) -> Callable[[Column], Column]:
     """A UDF counting the records of one whole file with Python's own parser (see above)."""
     from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType
 
     sep = _sep(options)
     quote = options.get("quote", '"')
@@ -462,7 +472,7 @@ def _record_counter(fmt: str, options: dict[str, str]) -> Callable[[Column], Col
             return -1
         return len(value) if isinstance(value, list) else 1
 
-    return F.udf(count_csv if fmt == "csv" else count_json, "bigint")
+    return F.udf(count_csv if fmt == "csv" else count_json, LongType(), useArrow=False)
 
 
 def _first_line_is_json(spark: SparkSession, f: FileInfo, options: dict[str, str]) -> bool:
