@@ -127,7 +127,8 @@ def test_all_errors_reported_together_in_line_order(tmp_path: Path) -> None:
 
 def test_env_var_interpolation(tmp_path: Path) -> None:
     text = MINIMAL_PIPELINE.replace("${var:raw_root}/orders", "${env:SHOP_RAW}/orders")
-    path = make_project(tmp_path, text)
+    # a URI source is allowed only under a URI root the profile lists
+    path = make_project(tmp_path, text, {"local": "allowed_roots: ['s3a://raw-bucket']\n"})
     loaded = load_pipeline(path, environ={"SHOP_RAW": "s3a://raw-bucket"})
     assert loaded.pipeline.bronze["orders"].source.path == "s3a://raw-bucket/orders/*.csv"
     err = errors_of(path, environ={})
@@ -150,6 +151,7 @@ def test_profile_layers_vars_over_pipeline(tmp_path: Path) -> None:
         warehouse: s3a://lake/warehouse
         vars:
           raw_root: s3a://raw
+        allowed_roots: ['s3a://raw']
         """
         },
     )

@@ -20,6 +20,8 @@ from lakeforge.config import models
 from lakeforge.config.interpolate import interpolate_tree
 from lakeforge.config.models import LAYERS, Pipeline, Profile
 from lakeforge.config.references import sql_table_refs
+from lakeforge.config.roots import is_inside, resolve_roots
+from lakeforge.config.sql_guard import QUERY_HINT, query_problem
 from lakeforge.config.yaml_source import KeyPath, YamlDocument, load_yaml
 from lakeforge.errors import Code, ConfigError, ConfigIssue
 from lakeforge.quality.resolve import resolve_expectations
@@ -236,7 +238,10 @@ def load_pipeline(
     gold_sql: dict[str, str] = {}
     expectations: dict[str, tuple[Expectation, ...]] = {}
     if pipeline is not None:
-        gold_sql = _read_sql_files(pipeline, file, doc, issues)
+        roots = resolve_roots(project_root, profile.allowed_roots)
+        issues.extend(check_source_paths(pipeline, project_root, roots, doc))
+        gold_sql = _read_sql_files(pipeline, file, doc, issues, roots)
+        issues.extend(check_gold_queries(pipeline, gold_sql, doc))
         issues.extend(check_references(pipeline, gold_sql, doc))
         expectations = resolve_expectations(pipeline, file, doc, issues, display_path)
     if issues or pipeline is None:
@@ -265,8 +270,45 @@ def load_pipeline(
     )
 
 
+def _outside(path: str, roots: tuple[str, ...], what: str) -> str:
+    """The message for a path outside the roots: names the path, never its content."""
+    return (
+        f"{what} '{path}' is outside the allowed roots ({', '.join(roots)}); "
+        "move it inside the project or add its folder to allowed_roots in the profile"
+    )
+
+
+def check_source_paths(
+    pipeline: Pipeline, project_root: Path, roots: tuple[str, ...], doc: YamlDocument
+) -> list[ConfigIssue]:
+    """Every bronze source path (interpolated) resolves, symlinks followed, inside ``roots``.
+
+    Relative paths are from the project root, as the ingest step reads them. A URI
+    (``s3a://...``) is allowed only under a URI root listed in ``allowed_roots``.
+    """
+    issues = []
+    for name, table in pipeline.bronze.items():
+        path = table.source.path
+        if not is_inside(path, roots, base=project_root):
+            key: KeyPath = ("bronze", name, "source", "path")
+            issues.append(
+                ConfigIssue(
+                    Code.PATH_OUTSIDE_ROOTS,
+                    doc.file,
+                    doc.value_line_of(key),
+                    ".".join(map(str, key)),
+                    _outside(path, roots, "source path"),
+                )
+            )
+    return issues
+
+
 def _read_sql_files(
-    pipeline: Pipeline, file: Path, doc: YamlDocument, issues: list[ConfigIssue]
+    pipeline: Pipeline,
+    file: Path,
+    doc: YamlDocument,
+    issues: list[ConfigIssue],
+    roots: tuple[str, ...],
 ) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, table in pipeline.gold.items():
@@ -276,20 +318,51 @@ def _read_sql_files(
         if table.python is not None:
             continue
         assert table.sql_file is not None
+        key: KeyPath = ("gold", name, "sql_file")
+
+        def issue(code: str, msg: str, key: KeyPath = key) -> None:
+            issues.append(
+                ConfigIssue(code, doc.file, doc.value_line_of(key), ".".join(map(str, key)), msg)
+            )
+
+        # Checked before anything is opened: a file outside the roots is never read.
+        if "://" in table.sql_file or table.sql_file.startswith("file:"):
+            issue(Code.PATH_OUTSIDE_ROOTS, f"sql_file '{table.sql_file}' must be a local path")
+            continue
+        if not is_inside(table.sql_file, roots, base=file.parent):
+            issue(Code.PATH_OUTSIDE_ROOTS, _outside(table.sql_file, roots, "sql_file"))
+            continue
         sql_path = (file.parent / table.sql_file).resolve()
         try:
-            out[name] = sql_path.read_text(encoding="utf-8")
-        except OSError:
-            issues.append(
-                ConfigIssue(
-                    Code.FILE_NOT_FOUND,
-                    doc.file,
-                    doc.value_line_of(("gold", name, "sql_file")),
-                    f"gold.{name}.sql_file",
-                    f"SQL file not found: {display_path(sql_path)}",
-                )
+            out[name] = sql_path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            issue(
+                Code.NOT_UTF8,
+                f"SQL file {display_path(sql_path)} is not valid UTF-8 (byte {exc.start})",
             )
+        except OSError:
+            issue(Code.FILE_NOT_FOUND, f"SQL file not found: {display_path(sql_path)}")
     return out
+
+
+def check_gold_queries(
+    pipeline: Pipeline, gold_sql: Mapping[str, str], doc: YamlDocument
+) -> list[ConfigIssue]:
+    """Each gold ``sql`` / ``sql_file`` is one read-only query (see :mod:`config.sql_guard`)."""
+    issues = []
+    for name, sql in gold_sql.items():
+        field_name = "sql" if pipeline.gold[name].sql is not None else "sql_file"
+        key: KeyPath = ("gold", name, field_name)
+        try:
+            problem = query_problem(sql)
+        except ValueError as exc:  # a malformed table@... reference
+            code, msg = Code.BAD_VALUE, str(exc)
+        else:
+            if problem is None:
+                continue
+            code, msg = Code.GOLD_NOT_A_QUERY, f"{QUERY_HINT}; this is {problem}"
+        issues.append(ConfigIssue(code, doc.file, doc.line_of(key), ".".join(map(str, key)), msg))
+    return issues
 
 
 def defined_tables(pipeline: Pipeline) -> dict[str, tuple[str, str]]:

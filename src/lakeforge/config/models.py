@@ -371,6 +371,11 @@ class Profile(Strict):
     jar_bundles: list[JarBundle] = Field(default_factory=lambda: list[JarBundle](["delta", "avro"]))
     jars_dir: str = ".lakeforge/jars"
     vars: dict[Identifier, str] = Field(default_factory=dict)
+    allowed_roots: list[str] = Field(
+        default_factory=list,
+        description="where sources and sql_file may be besides the project folder: local "
+        "folders (relative = from the project root) or URI prefixes such as s3a://bucket/raw",
+    )
 
     @field_validator("vars", mode="before")
     @classmethod
