@@ -1,5 +1,6 @@
-"""The flagship job over several daily batches, through the real CLI, spark-submit.sh and
-spark-sql, each in a new process; expectations come from the generator's own truth."""
+"""The flagship job over several daily batches, through the CLI's entry point (in-process,
+on the shared test session: see tests/e2e/conftest.py), spark-submit.sh and spark-sql (each
+in a new process, with its own JVM); expectations come from the generator's own truth."""
 
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ def test_lineage_of_gold_reaches_raw_files(retail_project: Project, runs: dict[s
 
 
 def test_spark_submit_rerun_commits_nothing(retail_project: Project, runs: dict[str, Any]) -> None:
-    proc = retail_project.run(
+    proc = retail_project.run_jvm(
         str(REPO / "spark-submit.sh"),
         "--master",
         "local[2]",
@@ -180,7 +181,7 @@ def test_spark_sql_sees_gold_tables(retail_project: Project, runs: dict[str, Any
     """Plain `spark-sql` with the profile's settings reads the registered tables."""
     args = retail_project.lakeforge("submit-args").stdout.splitlines()
     spark_sql = str(Path(sys.executable).parent / "spark-sql")
-    proc = retail_project.run(
+    proc = retail_project.run_jvm(
         spark_sql, *args, "-e", "SELECT COUNT(*) FROM gold.revenue_by_segment VERSION AS OF 1"
     )
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
@@ -197,7 +198,8 @@ def test_bad_config_fails_before_spark(retail_project: Project) -> None:
         .replace("keys: [order_id]", "keys: [order_id]\n    partition_by: [order_ts]")
         .replace("from: bronze.customers", "from: bronze.custmers")
     )
-    proc = retail_project.lakeforge("run", str(bad), check=False)
+    # A new process, through the console script: here no JVM at all is the point.
+    proc = retail_project.lakeforge_process("run", str(bad), check=False)
     assert proc.returncode == 1
     assert "LF-CFG-002" in proc.stderr and "broken.yml:" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout

@@ -1,20 +1,32 @@
-"""The iris example end to end, each command in its own process as a user runs it:
-generate -> ``lakeforge run`` -> ``lakeforge publish`` -> ``jobs/iris/train.py``. What
-the data must become comes from the generator's own truth."""
+"""The iris example end to end, each command as a user runs it: generate (its own
+process) -> ``lakeforge run`` -> ``lakeforge publish`` (the CLI's entry point) ->
+``jobs/iris/train.py`` (its ``main``), these three in-process on the shared test session
+(see tests/e2e/conftest.py). What the data must become comes from the generator's own
+truth."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow  # the dev extra installs lakeforge[mlflow]: no skipping here
 import pytest
 
-from tests.e2e.conftest import new_retail_project
+from tests.e2e.conftest import (
+    assert_tables_new,
+    environ_restored,
+    new_example_project,
+    pipeline_tables,
+    runtime_conf_restored,
+)
 from tests.helpers import REPO, load_script
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 pytestmark = pytest.mark.e2e
 
@@ -23,10 +35,30 @@ def generator() -> ModuleType:
     return load_script(REPO / "jobs" / "iris" / "generate_data.py", "iris_generate_data")
 
 
+def train_in_process(root: Path, spark: SparkSession, *argv: str) -> None:
+    """``python jobs/iris/train.py ARGV`` from ``root``, in this process.
+
+    The script's session joins the shared one; what it leaves in process-wide state is put
+    back: environment variables (MLflow's among them), runtime SQL settings, and MLflow's
+    tracking URI and active experiment (later tests start runs of their own).
+    """
+    script = load_script(REPO / "jobs" / "iris" / "train.py", "iris_train")
+    try:
+        with contextlib.chdir(root), environ_restored(), runtime_conf_restored(spark):
+            script.main(list(argv))
+    finally:
+        mlflow.set_tracking_uri(None)
+        # No public call forgets the experiment set_experiment made active.
+        mlflow.tracking.fluent._active_experiment_id = None
+    assert mlflow.active_run() is None
+
+
 @pytest.fixture(scope="module")
-def iris(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def iris(tmp_path_factory: pytest.TempPathFactory, spark: SparkSession) -> dict[str, Any]:
     """Every step once; each test checks one part of what came out."""
-    project = new_retail_project(tmp_path_factory.mktemp("iris-project"))  # jobs + conf
+    project = new_example_project(tmp_path_factory.mktemp("iris-project"), spark)
+    pipeline = project.root / "jobs" / "iris" / "pipeline.yml"
+    assert_tables_new(spark, [*pipeline_tables(pipeline), "training.iris_species"])
     project.run(sys.executable, "jobs/iris/generate_data.py", "--out", "data/raw/iris")
     project.lakeforge("run", "jobs/iris/pipeline.yml", "--json-result", "run.json")
     quarantine = project.sql_json(
@@ -35,14 +67,7 @@ def iris(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     published = project.lakeforge("publish", "jobs/iris/training/iris_species.yml")
     uri = (project.root / "mlruns").as_uri()
-    project.run(
-        sys.executable,
-        "jobs/iris/train.py",
-        "--tracking-uri",
-        uri,
-        "--json-result",
-        "train.json",
-    )
+    train_in_process(project.root, spark, "--tracking-uri", uri, "--json-result", "train.json")
     return {
         "project": project,
         "run": json.loads((project.root / "run.json").read_text()),
