@@ -409,6 +409,10 @@ from lakeforge.cli import training as _training  # noqa: E402
 
 _training.register(cli)
 
+from lakeforge.cli import ingest as _ingest  # noqa: E402
+
+_ingest.register(cli)
+
 
 def main() -> None:
     """Console-script entry point."""

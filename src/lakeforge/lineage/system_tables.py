@@ -12,6 +12,9 @@
 ``ingested_files``   the ingestion log: which raw file went into which bronze batch and
                      version. Append-only events (``pending`` then ``committed``); the
                      latest event per (table, path) is the file's state.
+``rejected_files``   files a bronze source matched but could not ingest (unreadable, empty,
+                     hidden name, outside the allowed roots), with size, mtime, reason and
+                     the run that found them: one row per rejection, not per run.
 ``training_sets``    one row per published training set: id, table version, config hash
                      and the whole manifest as JSON (what ``reproduce`` reads back).
 """
@@ -38,6 +41,7 @@ TABLE_VERSIONS = f"{SCHEMA}.table_versions"
 INGESTED_FILES = f"{SCHEMA}.ingested_files"
 QUALITY_RESULTS = f"{SCHEMA}.quality_results"
 TRAINING_SETS = f"{SCHEMA}.training_sets"
+REJECTED_FILES = f"{SCHEMA}.rejected_files"
 
 DDL = {
     RUN_EVENTS: "run_id STRING NOT NULL, pipeline STRING, env STRING, config_hash STRING, "
@@ -58,6 +62,8 @@ DDL = {
     TRAINING_SETS: "id STRING NOT NULL, name STRING, table_name STRING, table_version BIGINT, "
     "created_at TIMESTAMP, config_hash STRING, run_id STRING, manifest STRING, "
     "manifest_path STRING",
+    REJECTED_FILES: "table_name STRING NOT NULL, path STRING NOT NULL, size BIGINT, "
+    "modification_time TIMESTAMP, reason STRING, run_id STRING, recorded_at TIMESTAMP",
 }
 
 
@@ -248,6 +254,11 @@ def append_quality_results(spark: SparkSession, rows: list[tuple[Any, ...]]) -> 
 def append_ingestion_events(spark: SparkSession, rows: list[tuple[Any, ...]]) -> None:
     """Append ingestion-log events (see :data:`DDL` for the column order)."""
     _append(spark, INGESTED_FILES, rows)
+
+
+def append_rejected_files(spark: SparkSession, rows: list[tuple[Any, ...]]) -> None:
+    """Record rejected raw files (see :data:`DDL` for the column order)."""
+    _append(spark, REJECTED_FILES, rows)
 
 
 def append_training_set(spark: SparkSession, row: tuple[Any, ...]) -> None:

@@ -26,6 +26,7 @@ def build_plan(loaded: LoadedPipeline) -> Plan:
             source_format=b.source.format,
             spec=b,
             location=SourceLocation(file, loaded.line_of("bronze", name)),
+            allowed_roots=tuple(loaded.profile.allowed_roots),
         )
     for name, s in p.silver.items():
         table = f"silver.{name}"

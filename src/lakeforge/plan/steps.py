@@ -35,6 +35,7 @@ class IngestStep:
     location: SourceLocation
     kind: str = "ingest"
     layer: str = "bronze"
+    allowed_roots: tuple[str, ...] = ()  # the profile's allowed_roots (besides the project)
 
     @property
     def reads(self) -> tuple[str, ...]:
