@@ -157,7 +157,7 @@ def test_pending_batch_is_finished_once(spark: SparkSession, tmp_path: Path) -> 
         files,
         "crashed-run",
         2,
-    )
+    ).df
     write_table(
         df,
         shop.bronze,

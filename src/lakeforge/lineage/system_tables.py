@@ -117,6 +117,10 @@ def _append(
     without ``lakeforge.``) kills the process entering, or inside, the commit."""
     if not rows:
         return
+    from lakeforge.secrets import redact_obj
+
+    # System tables are outputs like any other: no resolved ${env:} value reaches them.
+    rows = [redact_obj(r) for r in rows]
     df = spark.createDataFrame(rows, DDL[table].replace(" NOT NULL", ""))
     with fail_during(f"system.append:{point or table.split('.', 1)[1]}"):
         df.write.format("delta").mode("append").saveAsTable(table)

@@ -113,6 +113,9 @@ def write_report(reports_dir: Path, run_id: str, table: str, suite: dict[str, An
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
 
+    from lakeforge.secrets import redact_obj
+
+    suite = redact_obj(suite)  # reports are outputs: no resolved ${env:} value in them
     folder = reports_dir / run_id
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{table}.json").write_text(json.dumps(suite, indent=2, default=str) + "\n")
@@ -219,7 +222,9 @@ def _write_index(folder: Path, run_id: str) -> None:
         + "".join(sections)
         + "</body></html>"
     )
-    (folder / "index.html").write_text(page)
+    from lakeforge.secrets import redact
+
+    (folder / "index.html").write_text(redact(page))
 
 
 def result_rows(

@@ -144,9 +144,14 @@ def _execute(
             step_result.status = "failed"
             step_result.error = str(exc)
             result.error, result.error_code = str(exc), exc.code
-        except Exception as exc:  # Spark errors: keep the first line, point at the YAML
+        except Exception as exc:  # Spark errors: the one translation, pointed at the YAML
+            from lakeforge.runtime.spark_errors import describe, is_spark_error
+
             failed = True
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if is_spark_error(exc):
+                first = describe(exc)
+            else:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             step_result.status = "failed"
             step_result.error = f"{Code.STEP_FAILED} {step.location}: {step.table}: {first}"
             result.error, result.error_code = step_result.error, Code.STEP_FAILED
