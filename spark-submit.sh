@@ -42,14 +42,16 @@ fi
 # Ship the package to executors as a zip built from the working tree (always fresh).
 DIST="$ROOT/.lakeforge/dist"
 mkdir -p "$DIST"
-rm -f "$DIST/lakeforge.zip"
+# Built beside and renamed into place: two submits at once never read a half-written zip.
 (cd "$ROOT/src" && "$VENV/bin/python" - <<'PY'
-import pathlib, zipfile
+import os, pathlib, zipfile
 out = pathlib.Path("../.lakeforge/dist/lakeforge.zip")
-with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+tmp = out.with_name(f"lakeforge.zip.{os.getpid()}")
+with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
     for p in sorted(pathlib.Path("lakeforge").rglob("*")):
         if p.is_file() and "__pycache__" not in p.parts:
             z.write(p)
+os.replace(tmp, out)
 PY
 )
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.config.loader import DEFAULT_ENV, load_pipeline
+from lakeforge.redaction import redacts_errors
 from lakeforge.results import RunResult
 from lakeforge.runtime.spark_errors import translating
-from lakeforge.secrets import redacts_errors
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

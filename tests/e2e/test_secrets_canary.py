@@ -27,7 +27,7 @@ import pytest
 from click.testing import CliRunner
 from pyspark.sql import SparkSession
 
-from lakeforge import secrets
+from lakeforge import redaction as secrets
 from lakeforge.cli.main import cli
 from tests.helpers import REPO
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from lakeforge import secrets
+from lakeforge import redaction as secrets
 from lakeforge.lineage.system_tables import (
     REJECTED_FILES,
     append_rejected_files,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lakeforge import secrets
+from lakeforge import redaction as secrets
 from lakeforge.cli.main import cli
 from lakeforge.config.interpolate import interpolate_string
 from lakeforge.config.loader import load_pipeline

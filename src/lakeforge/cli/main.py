@@ -28,14 +28,14 @@ from lakeforge.cli.output import (
     summary_table,
 )
 from lakeforge.errors import Code, LakeforgeError, SqlError
+from lakeforge.redaction import install_redacted_output, redact_error, redacted_output
 from lakeforge.runtime.spark_errors import is_spark_error, translate
-from lakeforge.secrets import install_redacted_output, redact_error, redacted_output
 
 
 class LakeforgeGroup(click.Group):
     """Routes every lakeforge error through one handler.
 
-    Everything a command prints goes through the secrets redactor (``lakeforge.secrets``):
+    Everything a command prints goes through the secrets redactor (``lakeforge.redaction``):
     its stdout and stderr are wrapped, and errors are redacted before they are printed or
     re-raised (``--debug``).
     """
@@ -219,7 +219,11 @@ def run(
     the_plan = build_plan(loaded)
     rid = run_id or new_run_id()
 
+    waited = False
+
     def waiting(holder: Holder | None) -> None:
+        nonlocal waited
+        waited = True
         who = f"run {holder.run_id} (pid {holder.pid})" if holder else "another run"
         err_console.print(
             f"lakeforge: waiting for {who} of '{the_plan.pipeline}' (up to {wait:g}s)"
@@ -227,6 +231,14 @@ def run(
 
     # The lock before the JVM: a second run neither starts Spark nor touches the metastore.
     with pipeline_lock(loaded.project_root, the_plan.pipeline, rid, wait, waiting):
+        if waited and loaded.profile.metastore.kind == "derby":
+            # The run we waited for released its lock; its JVM may still be closing Derby.
+            from lakeforge.runtime.session import project_path
+            from lakeforge.runtime.spark_errors import wait_metastore_free
+
+            wait_metastore_free(
+                project_path(loaded.project_root, loaded.profile.metastore.path), 60
+            )
         err_console.print(f"lakeforge: starting Spark for '{the_plan.pipeline}' (env {env})")
         spark = build_session(loaded.profile, loaded.project_root, f"lakeforge:{the_plan.pipeline}")
         result = execute(
@@ -360,8 +372,8 @@ def submit_args(env: str) -> None:
     printed as ``--properties-file``, so no secret reaches a command line.
     """
     from lakeforge.config.loader import load_profile
+    from lakeforge.redaction import split_secret, write_private_properties
     from lakeforge.runtime.session import session_settings
-    from lakeforge.secrets import split_secret, write_private_properties
 
     root = project_root()
     profile, _ = load_profile(env, root)

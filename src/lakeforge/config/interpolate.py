@@ -2,7 +2,7 @@
 
 Secrets come from the environment (``${env:AWS_SECRET_ACCESS_KEY}``), never from YAML.
 Every value an ``${env:NAME}`` resolves to is registered as a secret
-(:mod:`lakeforge.secrets`), so outputs print it as ``***``.
+(:mod:`lakeforge.redaction`), so outputs print it as ``***``.
 ``${var:name}`` reads the pipeline's ``vars:`` with the profile's ``vars:`` layered on top,
 which is how one job file runs unchanged against a local folder or an S3 bucket.
 ``$${`` escapes a literal ``${``.
@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lakeforge import secrets
+from lakeforge import redaction as secrets
 from lakeforge.config.yaml_source import KeyPath
 
 _TOKEN = re.compile(r"\$\$\{|\$\{(env|var):([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{([^}]*)\}")
@@ -33,7 +33,7 @@ def interpolate_string(value: str, variables: Mapping[str, str], environ: Mappin
         variables: merged pipeline + profile vars.
         environ: the process environment (a mapping, so tests can pass their own).
 
-    A resolved ``${env:NAME}`` value is registered as a secret (see :mod:`lakeforge.secrets`).
+    A resolved ``${env:NAME}`` value is registered as a secret (see :mod:`lakeforge.redaction`).
 
     Raises:
         Unresolved: for an unknown var, an unset env var without default, or a bad token.

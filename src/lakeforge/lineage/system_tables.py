@@ -117,7 +117,7 @@ def _append(
     without ``lakeforge.``) kills the process entering, or inside, the commit."""
     if not rows:
         return
-    from lakeforge.secrets import redact_obj
+    from lakeforge.redaction import redact_obj
 
     # System tables are outputs like any other: no resolved ${env:} value reaches them.
     rows = [redact_obj(r) for r in rows]

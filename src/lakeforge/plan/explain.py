@@ -1,6 +1,6 @@
 """Render a plan for humans (``lakeforge plan``): the dry run is the plan, printed.
 
-Both renderings go through :func:`lakeforge.secrets.redact` before they are laid out (a
+Both renderings go through :func:`lakeforge.redaction.redact` before they are laid out (a
 table may fold a long cell across lines, which a line-wise redactor could not see whole).
 """
 
@@ -10,7 +10,7 @@ from rich.table import Table
 
 from lakeforge.config.loader import LoadedPipeline
 from lakeforge.plan.steps import ConformStep, IngestStep, Plan, TransformStep
-from lakeforge.secrets import redact
+from lakeforge.redaction import redact
 
 
 def plan_table(plan: Plan) -> Table:

@@ -113,7 +113,7 @@ def write_report(reports_dir: Path, run_id: str, table: str, suite: dict[str, An
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
 
-    from lakeforge.secrets import redact_obj
+    from lakeforge.redaction import redact_obj
 
     suite = redact_obj(suite)  # reports are outputs: no resolved ${env:} value in them
     folder = reports_dir / run_id
@@ -222,7 +222,7 @@ def _write_index(folder: Path, run_id: str) -> None:
         + "".join(sections)
         + "</body></html>"
     )
-    from lakeforge.secrets import redact
+    from lakeforge.redaction import redact
 
     (folder / "index.html").write_text(redact(page))
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -141,6 +142,22 @@ def check_metastore_free(db: Path) -> None:
     pid = metastore_holder(db)
     if pid is not None:
         raise metastore_locked(db, pid)
+
+
+def wait_metastore_free(db: Path, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for no other process to hold Derby metastore ``db``.
+
+    A run that waited for a pipeline's lock gets it when the holder's Python process lets
+    go, but that process's Spark JVM still has Derby open for a moment while it exits.
+
+    Raises:
+        RuntimeSetupError: ``LF-RT-006`` if a holder is still there at the deadline.
+    """
+    deadline = time.monotonic() + timeout
+    while (pid := metastore_holder(db)) is not None:
+        if time.monotonic() >= deadline:
+            raise metastore_locked(db, pid)
+        time.sleep(0.5)
 
 
 def metastore_holder(db: Path) -> int | None:

@@ -150,7 +150,7 @@ def publish(
     path = manifest_path(project_root, plan.name, identifier)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A manifest is an output: a resolved ${env:} value never reaches it (nor the registry).
-    from lakeforge.secrets import redact_obj
+    from lakeforge.redaction import redact_obj
 
     manifest = redact_obj(manifest)
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -12,7 +12,9 @@ the variable's name (names lie; a short value like ``8`` or ``on`` would turn ev
 the output into ``***`` and hide nothing). A ``${env:NAME:-default}`` default is written in
 the YAML and is not a secret; the variable's value, when set, is.
 
-No pyspark import: ``validate`` and ``plan`` use this.
+No pyspark import: ``validate`` and ``plan`` use this. (Not named ``secrets``: under
+spark-submit, ``lakeforge/__main__.py`` runs as a script with its folder first on
+``sys.path``, and a ``secrets`` module there shadows the standard library's.)
 """
 
 from __future__ import annotations
