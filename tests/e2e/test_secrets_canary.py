@@ -13,12 +13,14 @@ spark-submit reads.
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import stat
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +31,7 @@ from pyspark.sql import SparkSession
 
 from lakeforge import redaction as secrets
 from lakeforge.cli.main import cli
+from lakeforge.redaction import RedactingStream
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.spark
@@ -139,7 +142,15 @@ def test_canary_never_leaves_the_process(
             res = CliRunner().invoke(cli, list(args))
         finally:
             os.chdir(old)
-        out = res.output + (str(res.exception) if res.exception else "")
+        out = res.output
+        if res.exception is not None and not isinstance(res.exception, SystemExit):
+            # What the real process prints for an uncaught exception (--debug): Python's
+            # traceback, written to the stderr that main() wrapped in the redactor.
+            buf = io.StringIO()
+            stream = RedactingStream(buf)
+            stream.write("".join(traceback.format_exception(res.exception)))
+            stream.flush()
+            out += buf.getvalue()
         assert res.exit_code == code, f"{args}: {out}"
         texts[" ".join(args)] = out
         return out
