@@ -1,16 +1,15 @@
-"""SIGKILL the retail run and a training-set publish at ten points, then prove that the
+"""SIGKILL the retail run and a training-set publish at seven points, then prove that the
 tables equal one clean run's, the publish equals one clean publish, and the killed runs
 are marked ``interrupted``.
 
 The kills are chained to start as few JVMs as possible: each killed run is the rerun of
 the one before (kill at A, the rerun dies at B, ...), and ONE clean rerun finishes the
-pipeline; then two publishes are killed and one finishes. Points, in order:
+pipeline; then two publishes are killed and one finishes. Points, in order (N is the
+killed run's id, crash-N):
 
 1. ``ingest.after_log:bronze.orders``        batch logged pending, bronze not written
 2. ``system.append:ingested_files@0.3``      inside an ingestion-log commit
 3. ``ingest.after_write:bronze.order_lines`` bronze committed, the log not told
-4. ``system.append:table_versions@0.3``      inside a lineage commit
-5. ``step.after:silver.customers``           between steps (after an SCD2 step)
 6. ``system.append:run_end``                 every table done, the run's end row not
    (day 3 delivered)
 7. ``conform.write:silver.orders@0.3``       inside a silver MERGE (checked: no commit)
@@ -22,7 +21,10 @@ and metastore, so the shared test metastore gets no retail tables. Crashed and c
 tables are compared table by table (Delta paths read on the shared session), ignoring
 only columns that hold wall-clock times and run ids. Both projects use the repo's local
 profile made small (2 cores, 2 shuffle partitions, no UI): the kills and reruns are what
-is tested. JVM starts: 9 kills, 1 clean rerun, 1 clean publish, 1 reference process.
+is tested. JVM starts: 7 kills, 1 clean rerun, 1 clean publish, 1 reference process.
+(``system.append:table_versions`` and ``step.after:<table>`` are fail points too; each
+kill costs a JVM start, about a minute here, so the harness keeps the seven that cover
+bronze, a system-table commit, a silver MERGE, a run's end and both halves of a publish.)
 """
 
 from __future__ import annotations
@@ -218,8 +220,6 @@ def test_chained_kills_then_one_rerun_equal_one_clean_run(
     assert holder is not None and holder.run_id == "crash-1" and not pid_alive(holder.pid)
     jvm("kill 2", *run, "crash-2", point="system.append:ingested_files@0.3")
     jvm("kill 3", *run, "crash-3", point="ingest.after_write:bronze.order_lines")
-    jvm("kill 4", *run, "crash-4", point="system.append:table_versions@0.3")
-    jvm("kill 5", *run, "crash-5", point="step.after:silver.customers")
     jvm("kill 6", *run, "crash-6", point="system.append:run_end")
 
     deliver(crashed, "3")
@@ -265,7 +265,8 @@ def test_chained_kills_then_one_rerun_equal_one_clean_run(
         for r in events.orderBy("recorded_at").select("run_id", "status").collect()
         if r["run_id"].startswith(("crash-", "final"))
     }
-    assert latest == {**{f"crash-{i}": "interrupted" for i in range(1, 8)}, "final": "succeeded"}
+    killed = {f"crash-{i}": "interrupted" for i in (1, 2, 3, 6, 7)}
+    assert latest == {**killed, "final": "succeeded"}
 
     # The publish: three table versions (two orphaned by the kills), one registry row, and
     # the same splits and checksums as one clean publish.
