@@ -185,7 +185,7 @@ def _one_line(text: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _norm(path: str) -> str:
+def comparable_path(path: str) -> str:
     """A file path as listed and as ``_metadata.file_path`` gives it, made comparable."""
     path = unquote(path)
     for prefix in ("file:///", "file://"):
@@ -420,8 +420,8 @@ def count_source_rows(
                 records = F.when(v.startswith("["), F.coalesce(F.json_array_length(v), F.lit(1)))
                 records = records.otherwise(F.lit(1))
             counted = lines.groupBy("f").agg(F.sum(records).alias("n"))
-    by_path = {_norm(r["f"]): int(r["n"]) for r in counted.collect()}
-    out = {f.path: by_path.get(_norm(f.path), 0) for f in files}
+    by_path = {comparable_path(r["f"]): int(r["n"]) for r in counted.collect()}
+    out = {f.path: by_path.get(comparable_path(f.path), 0) for f in files}
     if spec.format == "csv" and options.get("header", "false").lower() == "true":
         out = {p: max(n - 1, 0) if n > 0 else n for p, n in out.items()}
     return out

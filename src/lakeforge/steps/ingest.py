@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from lakeforge.config.roots import resolve_roots
 from lakeforge.errors import Code, RunError
@@ -50,7 +49,7 @@ from lakeforge.io.delta import (
     table_exists,
     write_table,
 )
-from lakeforge.io.files import META_COLUMNS, read_batch, resolve_source_path
+from lakeforge.io.files import META_COLUMNS, comparable_path, read_batch, resolve_source_path
 from lakeforge.io.listing import FileInfo, Skipped, list_source
 from lakeforge.lineage.system_tables import (
     INGESTED_FILES,
@@ -262,15 +261,6 @@ def delta_txn(spark: SparkSession, table: str) -> int | None:
     return None
 
 
-def _norm(path: str) -> str:
-    """A path as ``_metadata.file_path`` gives it, made equal to the listing's form."""
-    path = unquote(path)
-    for prefix in ("file:///", "file://"):
-        if path.startswith(prefix):
-            return "file:/" + path[len(prefix) :]
-    return path
-
-
 @dataclass
 class Reconciled:
     """What :func:`reconcile` found: the (possibly rebuilt) log and Delta's last batch."""
@@ -348,7 +338,7 @@ def _rebuild_from_bronze(
     by_batch: dict[int, list[FileInfo]] = {}
     in_bronze: set[str] = set()
     for r in rows:
-        path = _norm(str(r["path"]))
+        path = comparable_path(str(r["path"]))
         in_bronze.add(path)
         batch = int(r["batch_id"])
         entry = log.get(path)
@@ -566,7 +556,7 @@ def _candidates(file: str) -> set[str]:
     import os
 
     if "://" in file or file.startswith("file:"):
-        return {_norm(file)}
+        return {comparable_path(file)}
     absolute = os.path.abspath(os.path.expanduser(file))
     return {f"file:{absolute}", absolute, f"file:{os.path.realpath(absolute)}"}
 
