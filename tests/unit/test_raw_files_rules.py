@@ -9,8 +9,8 @@ import pytest
 
 from lakeforge.config.models import SourceSpec
 from lakeforge.io.files import (
-    _norm,
     _record_counter,
+    comparable_path,
     describe_error,
     sanitise_names,
     spark_charset,
@@ -107,8 +107,8 @@ def test_describe_error_names_the_error_class_and_root_cause() -> None:
 
 
 def test_paths_compare_as_listed_and_as_spark_gives_them() -> None:
-    assert _norm("file:///tmp/a%20b.csv") == _norm("file:/tmp/a b.csv")
-    assert _norm("s3a://b/k.csv") == "s3a://b/k.csv"
+    assert comparable_path("file:///tmp/a%20b.csv") == comparable_path("file:/tmp/a b.csv")
+    assert comparable_path("s3a://b/k.csv") == "s3a://b/k.csv"
 
 
 def test_encoding_is_declared_per_source() -> None:
