@@ -175,5 +175,6 @@ def test_declared_column_missing_upstream(spark: SparkSession, tmp_path: Path) -
     write_csv(tmp_path / "raw" / "orders" / "d.csv", ORDERS[:2])
     result = execute(build_plan(loaded), spark, loaded.project_root)
     assert [st.status for st in result.steps] == ["ok", "failed", "skipped"]
-    assert result.error_code == Code.STEP_FAILED
+    # LF-RUN-005, as the README's errors table always said (issue 14 point 4; was LF-RUN-001).
+    assert result.error_code == Code.SCHEMA_CHANGED
     assert "['channel']" in (result.error or "")

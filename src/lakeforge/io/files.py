@@ -260,10 +260,13 @@ def _with_meta(
         df = df.withColumn(CORRUPT, F.lit(None).cast("string"))
     names = [c for c in df.columns if c != CORRUPT]
     safe = sanitise_names(names)
+    types = dict(df.dtypes)
     data = []
     for i, (name, new) in enumerate(zip(names, safe, strict=True)):
         col = F.col(f"`{name}`")
-        if i == 0 and strip_bom_first:
+        # Only a string column can hold a BOM; a declared typed column keeps its type (a
+        # BOM there fails the parse: the line is kept as malformed, not lost).
+        if i == 0 and strip_bom_first and types[name] == "string":
             col = F.regexp_replace(col, "^" + BOM, "")
         if new != name:
             data.append(col.alias(new, metadata={"comment": name, SOURCE_NAME_KEY: name}))
