@@ -27,7 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakeforge.runtime.faults import fail_during
+from lakeforge.faults import fail_during
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

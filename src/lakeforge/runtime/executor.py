@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from lakeforge.config.loader import LoadedPipeline
 from lakeforge.errors import Code, LakeforgeError, RunError
+from lakeforge.faults import fail_point
 from lakeforge.lineage.system_tables import (
     ensure_system_tables,
     mark_interrupted,
@@ -27,7 +28,6 @@ from lakeforge.lineage.system_tables import (
 )
 from lakeforge.plan.steps import ConformStep, IngestStep, Plan, Step, TransformStep
 from lakeforge.results import RunResult, StepResult
-from lakeforge.runtime.faults import fail_point
 from lakeforge.runtime.lock import Holder, pipeline_lock
 from lakeforge.steps.context import StepContext
 

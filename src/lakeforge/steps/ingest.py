@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeforge.config.roots import resolve_roots
 from lakeforge.errors import Code, RunError
+from lakeforge.faults import fail_during, fail_point
 from lakeforge.io.delta import (
     Commit,
     Txn,
@@ -59,7 +60,6 @@ from lakeforge.lineage.system_tables import (
 )
 from lakeforge.plan.steps import IngestStep
 from lakeforge.results import StepResult
-from lakeforge.runtime.faults import fail_during, fail_point
 from lakeforge.steps.context import StepContext
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import Code, PublishError
-from lakeforge.runtime.faults import fail_point
+from lakeforge.faults import fail_point
 from lakeforge.training.spec import TrainingSetSpec
 
 if TYPE_CHECKING:
