@@ -25,8 +25,7 @@ from lakeforge.errors import (
     RuntimeSetupError,
 )
 from lakeforge.results import RunResult, StepResult
-
-__version__ = "0.1.0"
+from lakeforge.version import __version__
 
 __all__ = [
     "ConfigError",

@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 
-from lakeforge import __version__
 from lakeforge.cli.context import env_option, project_root, session_for
 from lakeforge.cli.output import (
     accounting_line,
@@ -22,14 +21,15 @@ from lakeforge.cli.output import (
     console,
     err_console,
     print_error_lines,
+    print_rows,
     quality_lines,
-    rows_table,
     step_line,
     summary_table,
 )
 from lakeforge.errors import Code, LakeforgeError, SqlError
 from lakeforge.redaction import install_redacted_output, redact_error, redacted_output
 from lakeforge.runtime.spark_errors import is_spark_error, translate
+from lakeforge.version import __version__
 
 
 class LakeforgeGroup(click.Group):
@@ -286,22 +286,7 @@ def sql(query: str, env: str, limit: int, fmt: str) -> None:
     # statement); values Python cannot hold (year 99999) come back as text.
     df = spark.sql(query)
     rows = collect_printable(df, limit)
-    _print_rows(df.columns, rows, fmt)
-
-
-def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
-    if fmt == "json":
-        for row in rows:
-            click.echo(json.dumps(dict(zip(columns, row, strict=True)), default=str))
-    elif fmt == "csv":
-        import csv
-
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows(rows)
-    else:
-        console.print(rows_table(columns, rows))
-        console.print(f"{len(rows)} row(s)")
+    print_rows(df.columns, rows, fmt)
 
 
 @cli.command()
@@ -333,7 +318,7 @@ def history(table: str, env: str, limit: int, fmt: str) -> None:
             "operationMetrics['numOutputRows'] AS rows_written",
         )
     )
-    _print_rows(df.columns, [tuple(r) for r in df.collect()], fmt)
+    print_rows(df.columns, [tuple(r) for r in df.collect()], fmt)
 
 
 @cli.group()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -129,6 +132,21 @@ def rows_table(columns: list[str], rows: list[tuple[Any, ...]], title: str | Non
         # Text, not markup: data such as "[x]" must print as is.
         table.add_row(*[Text("NULL" if v is None else str(v)) for v in row])
     return table
+
+
+def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    """Print query rows as a table (``fmt="table"``), JSON lines or CSV: the one row writer
+    of the CLI."""
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps(dict(zip(columns, row, strict=True)), default=str))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        console.print(rows_table(columns, rows))
+        console.print(f"{len(rows)} row(s)")
 
 
 def collect_printable(df: DataFrame, limit: int) -> list[tuple[Any, ...]]:

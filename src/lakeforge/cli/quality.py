@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from lakeforge.cli.context import env_option, session_for
-from lakeforge.cli.output import console, rows_table
+from lakeforge.cli.output import console, print_rows, rows_table
 from lakeforge.errors import Code, SqlError, TimeTravelError
 
 
@@ -121,9 +121,7 @@ def quality_command(
     df = df.withColumn("unexpected_percent", F.round("unexpected_percent", 3))
     rows = [tuple(r) for r in df.orderBy("table_name", "expectation").select(*cols).collect()]
     if fmt == "json":
-        from lakeforge.cli.main import _print_rows  # the one JSON-lines writer of the CLI
-
-        _print_rows(cols, rows, "json")
+        print_rows(cols, rows, "json")
         return
     console.print(rows_table(cols, rows, title=f"expectations of run {run_id}"))
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lakeforge import redaction as secrets
+import lakeforge.redaction as secrets
 from lakeforge.config.yaml_source import KeyPath
 
 _TOKEN = re.compile(r"\$\$\{|\$\{(env|var):([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{([^}]*)\}")

@@ -70,7 +70,7 @@ DDL = {
 @cache
 def code_version() -> str:
     """``lakeforge <version>`` plus the git commit of a source checkout, when there is one."""
-    from lakeforge import __version__
+    from lakeforge.version import __version__
 
     sha = ""
     repo = Path(__file__).resolve().parents[3]

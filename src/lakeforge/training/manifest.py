@@ -188,8 +188,8 @@ def compute_stats(built: BuiltSet) -> dict[str, dict[str, Any]]:
 
 def library_versions(spark: SparkSession) -> dict[str, str | None]:
     """lakeforge, its git commit (source checkouts), Python, Spark and Delta versions."""
-    from lakeforge import __version__
     from lakeforge.lineage.system_tables import code_version
+    from lakeforge.version import __version__
 
     sha = re.search(r"\(([0-9a-f]+)\)", code_version())
     delta: str | None
