@@ -15,11 +15,11 @@ from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
 from lakeforge.cli.main import cli
+from lakeforge.config.table_refs import VersionedRef
 from lakeforge.errors import Code, TimeTravelError
 from lakeforge.io.delta import latest_version, read_version, write_table
 from lakeforge.runtime.session import ensure_schemas
 from lakeforge.timetravel.diff import ColumnChange, diff_versions
-from lakeforge.timetravel.refs import VersionedRef
 from lakeforge.timetravel.restore import restore_table
 
 pytestmark = pytest.mark.spark

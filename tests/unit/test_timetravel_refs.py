@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lakeforge.timetravel.refs import VersionedRef, parse_table_ref, rewrite_sql
+from lakeforge.config.table_refs import VersionedRef, parse_table_ref, rewrite_sql
 
 # --- parsing -----------------------------------------------------------------------------
 
@@ -194,7 +194,7 @@ def test_refs_module_imports_no_spark() -> None:
     """Config code imports refs: it must not pull in pyspark (and with it the JVM side)."""
     code = (
         "import sys\n"
-        "import lakeforge.timetravel.refs\n"
+        "import lakeforge.config.table_refs\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'py4j', 'delta')))"
     )
     out = subprocess.run(

@@ -45,8 +45,8 @@ def _tree(node: LineageNode, tree: Tree, max_files: int) -> None:
 )
 def lineage_command(ref: str, env: str, max_files: int, fmt: str) -> None:
     """Show the upstream table versions, runs and raw files behind TABLE[@VERSION]."""
+    from lakeforge.config.table_refs import parse_table_ref
     from lakeforge.steps.versions import resolve_version
-    from lakeforge.timetravel.refs import parse_table_ref
 
     try:
         parsed = parse_table_ref(ref)

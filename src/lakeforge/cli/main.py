@@ -273,8 +273,8 @@ def run(
 )
 def sql(query: str, env: str, limit: int, fmt: str) -> None:
     """Run a SQL query against the lakehouse (tables by name, time travel included)."""
+    from lakeforge.config.table_refs import rewrite_sql
     from lakeforge.errors import TimeTravelError
-    from lakeforge.timetravel.refs import rewrite_sql
 
     # silver.orders@3 -> silver.orders VERSION AS OF 3; checked before Spark starts.
     try:

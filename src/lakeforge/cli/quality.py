@@ -47,9 +47,9 @@ def expectations_command() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing suite file.")
 def suggest_command(ref: str, env: str, out: Path | None, max_values: int, force: bool) -> None:
     """Profile TABLE[@VERSION] and write a starter Great Expectations suite (all warn)."""
+    from lakeforge.config.table_refs import parse_table_ref
     from lakeforge.quality.suggest import dumps, profile, suggest_suite
     from lakeforge.steps.versions import resolve_version
-    from lakeforge.timetravel.refs import parse_table_ref
 
     try:
         parsed = parse_table_ref(ref)

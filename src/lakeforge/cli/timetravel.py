@@ -14,8 +14,8 @@ from rich.table import Table
 
 from lakeforge.cli.context import env_option, session_for
 from lakeforge.cli.output import console, err_console, rows_table
+from lakeforge.config.table_refs import VersionedRef, parse_table_ref
 from lakeforge.errors import Code, TimeTravelError
-from lakeforge.timetravel.refs import VersionedRef, parse_table_ref
 
 
 def register(group: click.Group) -> None:

@@ -382,7 +382,7 @@ def check_references(
     issues = []
 
     def check(ref: str, key: KeyPath, line: int) -> None:
-        from lakeforge.timetravel.refs import parse_table_ref
+        from lakeforge.config.table_refs import parse_table_ref
 
         ref = ref.strip().lower()
         if "@" in ref:

@@ -26,7 +26,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import Token, TokenType
 
-from lakeforge.timetravel.refs import rewrite_sql
+from lakeforge.config.table_refs import rewrite_sql
 
 QUERY_HINT = "gold SQL must be one read-only query: SELECT, WITH ... SELECT, UNION/INTERSECT/EXCEPT or VALUES"
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from lakeforge.config.sql_guard import strip_trailing_semicolons
+from lakeforge.config.table_refs import rewrite_sql
 from lakeforge.errors import Code, RunError
 from lakeforge.io.delta import (
     Txn,
@@ -42,7 +43,6 @@ from lakeforge.plan.steps import TransformStep
 from lakeforge.results import StepResult
 from lakeforge.steps.context import StepContext
 from lakeforge.steps.versions import resolve_version
-from lakeforge.timetravel.refs import rewrite_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

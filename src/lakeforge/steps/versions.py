@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lakeforge.config.table_refs import parse_table_ref
 from lakeforge.errors import Code, RunError
 from lakeforge.io.delta import latest_version
-from lakeforge.timetravel.refs import parse_table_ref
 from lakeforge.timetravel.versions import resolve_version as resolve_ref
 
 if TYPE_CHECKING:

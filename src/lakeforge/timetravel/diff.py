@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
+from lakeforge.config.table_refs import VersionedRef
 from lakeforge.errors import Code, TimeTravelError
-from lakeforge.timetravel.refs import VersionedRef
 from lakeforge.timetravel.versions import as_ref, read_ref, require_table, resolve_version
 
 if TYPE_CHECKING:

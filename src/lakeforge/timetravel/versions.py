@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lakeforge.config.table_refs import VersionedRef, parse_table_ref
 from lakeforge.errors import Code, TimeTravelError
-from lakeforge.timetravel.refs import VersionedRef, parse_table_ref
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

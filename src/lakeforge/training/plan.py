@@ -179,8 +179,8 @@ def resolve_plan(spark: SparkSession, spec: TrainingSetSpec) -> TrainingPlan:
     Raises:
         RunError, TimeTravelError: a table or a pinned version does not exist.
     """
+    from lakeforge.config.table_refs import parse_table_ref
     from lakeforge.steps.versions import resolve_version
-    from lakeforge.timetravel.refs import parse_table_ref
 
     resolved: dict[str, int] = {}
     stamps: dict[tuple[str, int], str] = {}

@@ -46,7 +46,7 @@ TABLE = r"^(bronze|silver|gold)\.[A-Za-z_][A-Za-z0-9_]*(@[^\s]+)?$"
 
 def check_table_ref(value: str) -> str:
     """``layer.table[@version|@timestamp]``, checked like ``lakeforge sql`` reads it."""
-    from lakeforge.timetravel.refs import parse_table_ref
+    from lakeforge.config.table_refs import parse_table_ref
 
     parse_table_ref(value)  # ValueError: a malformed @version / @timestamp
     return value
