@@ -50,17 +50,3 @@ def spark(lakehouse_root: Path) -> Iterator[SparkSession]:
     session = build_session(profile, lakehouse_root, "lakeforge-tests")
     yield session
     session.stop()
-
-
-# Modules whose tests share no module-scoped fixture and are worth spreading over both
-# workers one test at a time (the corpus: ~30 independent pipeline runs).
-SPREAD_MODULES = {"tests.integration.test_bad_input_corpus"}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With pytest-xdist (`./dev test` runs `-n 2 --dist loadgroup`): a module's tests go to
-    one worker together, so module-scoped fixtures (an example's runs) are built once."""
-    for item in items:
-        module = getattr(item.module, "__name__", "") if hasattr(item, "module") else ""
-        if module and module not in SPREAD_MODULES:
-            item.add_marker(pytest.mark.xdist_group(module))
