@@ -460,8 +460,8 @@ def jvm_gc(spark: SparkSession) -> None:
 def run_lakeforge(spark: SparkSession, pipeline: Path, tag: str) -> SideRun:
     """lakeforge's bronze + silver through its Python API, on the shared session."""
     from lakeforge.config.loader import load_pipeline
+    from lakeforge.pipeline.executor import execute
     from lakeforge.plan.builder import build_plan
-    from lakeforge.runtime.executor import execute
 
     sc = spark.sparkContext
     groups = {LF_BRONZE: f"{tag}:lf:bronze", LF_SILVER: f"{tag}:lf:silver"}

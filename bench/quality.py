@@ -153,8 +153,8 @@ class Sample:
 
 def run_step(spark: SparkSession, path: Path, table: str, tag: str, new_table: bool) -> Sample:
     from lakeforge.config.loader import load_pipeline
+    from lakeforge.pipeline.executor import execute
     from lakeforge.plan.builder import build_plan
-    from lakeforge.runtime.executor import execute
 
     if new_table:
         for t in (table, f"{table}__quarantine"):

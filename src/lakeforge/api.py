@@ -65,7 +65,7 @@ def run(
         RunError: ``LF-RUN-011`` another run of the pipeline still holds its lock after
             ``wait`` seconds.
     """
-    from lakeforge.runtime.executor import run_pipeline
+    from lakeforge.pipeline.executor import run_pipeline
 
     return run_pipeline(load_pipeline(path, env), spark=spark, data_env=data_env, wait=wait)
 

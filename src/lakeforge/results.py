@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+
+
+def new_run_id() -> str:
+    """Sortable and unique: ``20261122T031500Z-3f9a1c2b``."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
 @dataclass

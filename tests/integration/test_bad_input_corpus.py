@@ -148,7 +148,7 @@ def test_config_error_case(case: Case, tmp_path: Path) -> None:
 @pytest.mark.spark
 @pytest.mark.parametrize("case", RUN_CASES, ids=[c.name for c in RUN_CASES])
 def test_run_case(case: Case, tmp_path: Path, spark: SparkSession) -> None:
-    from lakeforge.runtime.executor import execute
+    from lakeforge.pipeline.executor import execute
 
     pipeline = as_project(case, tmp_path)
     loaded = load(case, pipeline)

@@ -154,9 +154,9 @@ def test_suggest_writes_a_suite_gx_loads_and_lakeforge_runs(
     from great_expectations.core import ExpectationSuite
 
     from lakeforge.config.loader import load_pipeline
+    from lakeforge.pipeline.executor import execute
     from lakeforge.plan.builder import build_plan
     from lakeforge.quality.suggest import dumps, profile, suggest_suite
-    from lakeforge.runtime.executor import execute
 
     s = uuid.uuid4().hex[:6]
     raw = tmp_path / "raw" / "o" / "o.csv"

@@ -17,9 +17,9 @@ from lakeforge.io.delta import Txn, latest_version, write_table
 from lakeforge.io.files import read_batch
 from lakeforge.io.listing import list_files
 from lakeforge.lineage.system_tables import INGESTED_FILES
+from lakeforge.pipeline.executor import execute
 from lakeforge.plan.builder import build_plan
 from lakeforge.results import RunResult
-from lakeforge.runtime.executor import execute
 from lakeforge.steps.ingest import _events, load_log
 from tests.helpers import make_project
 

@@ -20,9 +20,9 @@ from lakeforge.lineage.system_tables import (
     REJECTED_FILES,
     append_ingestion_events,
 )
+from lakeforge.pipeline.executor import execute
 from lakeforge.plan.builder import build_plan
 from lakeforge.results import RunResult
-from lakeforge.runtime.executor import execute
 from lakeforge.steps.ingest import _events, load_log, repair, retry_file, skip_file
 from tests.helpers import make_project
 

@@ -12,8 +12,8 @@ from pyspark.sql import SparkSession
 
 from lakeforge.config.loader import load_pipeline
 from lakeforge.errors import Code
+from lakeforge.pipeline.executor import execute
 from lakeforge.plan.builder import build_plan
-from lakeforge.runtime.executor import execute
 from tests.helpers import make_project
 
 pytestmark = pytest.mark.spark

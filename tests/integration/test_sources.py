@@ -12,9 +12,9 @@ import pytest
 from pyspark.sql import SparkSession
 
 from lakeforge.config.loader import load_pipeline
+from lakeforge.pipeline.executor import execute
 from lakeforge.plan.builder import build_plan
 from lakeforge.results import RunResult
-from lakeforge.runtime.executor import execute
 from tests.helpers import make_project
 
 pytestmark = pytest.mark.spark

@@ -48,7 +48,7 @@ def ingest_group() -> None:
 @env_option
 def retry_command(file: str, table: str | None, env: str) -> None:
     """Make a rejected, skipped or vanished FILE eligible again: the next run reads it."""
-    from lakeforge.runtime.executor import new_run_id
+    from lakeforge.results import new_run_id
     from lakeforge.steps.ingest import retry_file
 
     d = retry_file(_session(env, "lakeforge:ingest"), file, new_run_id(), table)
@@ -61,7 +61,7 @@ def retry_command(file: str, table: str | None, env: str) -> None:
 @env_option
 def skip_command(file: str, table: str | None, env: str) -> None:
     """Give up on a pending or rejected FILE: logged skipped, no run reads it again."""
-    from lakeforge.runtime.executor import new_run_id
+    from lakeforge.results import new_run_id
     from lakeforge.steps.ingest import skip_file
 
     d = skip_file(_session(env, "lakeforge:ingest"), file, new_run_id(), table)
@@ -78,7 +78,7 @@ def runs_group() -> None:
 def repair_command(env: str) -> None:
     """Resolve what needs no decision (pending batches already in bronze, vanished files);
     list what does (rejected files). Exit status 3 when something is left to decide."""
-    from lakeforge.runtime.executor import new_run_id
+    from lakeforge.results import new_run_id
     from lakeforge.steps.ingest import repair
 
     report = repair(_session(env, "lakeforge:repair"), new_run_id())

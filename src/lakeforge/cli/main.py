@@ -208,47 +208,25 @@ def run(
 ) -> None:
     """Run a pipeline: ingest to bronze, conform to silver, build gold."""
     from lakeforge.config.loader import load_pipeline
-    from lakeforge.plan.builder import build_plan
-    from lakeforge.quality.resolve import check_data_env
-    from lakeforge.runtime.executor import execute, new_run_id
-    from lakeforge.runtime.lock import Holder, pipeline_lock
-    from lakeforge.runtime.session import build_session
+    from lakeforge.pipeline.executor import run_pipeline
+    from lakeforge.runtime.lock import Holder
 
     loaded = load_pipeline(file, env)  # config errors before any JVM starts
-    check_data_env(loaded, data_env)
-    the_plan = build_plan(loaded)
-    rid = run_id or new_run_id()
-
-    waited = False
+    name = loaded.pipeline.name
 
     def waiting(holder: Holder | None) -> None:
-        nonlocal waited
-        waited = True
         who = f"run {holder.run_id} (pid {holder.pid})" if holder else "another run"
-        err_console.print(
-            f"lakeforge: waiting for {who} of '{the_plan.pipeline}' (up to {wait:g}s)"
-        )
+        err_console.print(f"lakeforge: waiting for {who} of '{name}' (up to {wait:g}s)")
 
-    # The lock before the JVM: a second run neither starts Spark nor touches the metastore.
-    with pipeline_lock(loaded.project_root, the_plan.pipeline, rid, wait, waiting):
-        if waited and loaded.profile.metastore.kind == "derby":
-            # The run we waited for released its lock; its JVM may still be closing Derby.
-            from lakeforge.runtime.session import project_path
-            from lakeforge.runtime.spark_errors import wait_metastore_free
-
-            wait_metastore_free(
-                project_path(loaded.project_root, loaded.profile.metastore.path), 60
-            )
-        err_console.print(f"lakeforge: starting Spark for '{the_plan.pipeline}' (env {env})")
-        spark = build_session(loaded.profile, loaded.project_root, f"lakeforge:{the_plan.pipeline}")
-        result = execute(
-            the_plan,
-            spark,
-            loaded.project_root,
-            run_id=rid,
-            on_step=lambda s: err_console.print(step_line(s)),
-            data_env=data_env,
-        )
+    result = run_pipeline(
+        loaded,
+        run_id=run_id,
+        on_step=lambda s: err_console.print(step_line(s)),
+        data_env=data_env,
+        wait=wait,
+        on_wait=waiting,
+        on_start=lambda: err_console.print(f"lakeforge: starting Spark for '{name}' (env {env})"),
+    )
     console.print(summary_table(result))
     console.print(accounting_line(result))
     for line in quality_lines(result):
@@ -347,6 +325,20 @@ def jars_resolve(bundles: tuple[str, ...], force: bool, env: str) -> None:
         )
 
 
+@cli.command("redact-stream", hidden=True)
+@env_option
+@click.argument("command_args", nargs=-1)
+def redact_stream(env: str, command_args: tuple[str, ...]) -> None:
+    """Copy stdin to stdout with the secrets of ``lakeforge COMMAND_ARGS`` masked.
+
+    spark-submit.sh pipes the JVM's stderr through it (the JVM is not a child of Python).
+    """
+    from lakeforge.runtime.stderr_redact import copy_redacted, register_config_secrets
+
+    register_config_secrets(env, command_args)
+    copy_redacted(sys.stdin, sys.stdout)
+
+
 @cli.command("submit-args")
 @env_option
 def submit_args(env: str) -> None:
@@ -415,7 +407,15 @@ def main() -> None:
     """Console-script entry point."""
     # For the process's life, so a traceback printed after `cli` returns is redacted too.
     install_redacted_output()
-    cli(prog_name="lakeforge")
+    # What the JVM writes to fd 2 bypasses Python: once the config yields a secret, fd 2
+    # goes through a redacting pipe until the command returns (runtime/stderr_redact.py).
+    from lakeforge.runtime import stderr_redact
+
+    stderr_redact.arm()
+    try:
+        cli(prog_name="lakeforge")
+    finally:
+        stderr_redact.stop()
 
 
 if __name__ == "__main__":

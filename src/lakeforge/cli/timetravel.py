@@ -120,7 +120,7 @@ def restore(table: str, version: int, run_id: str | None, env: str) -> None:
     \b
     lakeforge restore silver.orders --to-version 2
     """
-    from lakeforge.runtime.executor import new_run_id
+    from lakeforge.results import new_run_id
     from lakeforge.timetravel.restore import restore_table
 
     ref = _ref(table)

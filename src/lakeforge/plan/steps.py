@@ -2,7 +2,7 @@
 
 A plan says what will run, in which order, reading and writing what, with which write
 mode, and where in the YAML each step was declared. Executing and explaining a plan are
-separate visitors over the same data (``runtime.executor``, ``plan.explain``).
+separate visitors over the same data (``pipeline.executor``, ``plan.explain``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ its process dies (SIGKILL included), so a lock is never stale: the file a killed
 leaves behind is simply taken by the next run.
 
 The lock is reentrant within a process (the CLI takes it before Spark starts, and
-:func:`~lakeforge.runtime.executor.execute` takes it again for in-process callers): a
+:func:`~lakeforge.pipeline.executor.execute` takes it again for in-process callers): a
 second ``flock`` on a new descriptor would block on our own lock.
 
 Holding the lock also proves that no other process of this project is running the

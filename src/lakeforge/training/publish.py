@@ -87,7 +87,7 @@ def publish(
 
     from lakeforge.io.delta import latest_version, write_table
     from lakeforge.lineage.system_tables import code_version
-    from lakeforge.runtime.executor import new_run_id
+    from lakeforge.results import new_run_id
     from lakeforge.runtime.session import ensure_schemas
     from lakeforge.training.build import SPLIT, build
     from lakeforge.training.manifest import assemble, compute_stats, library_versions

@@ -12,7 +12,6 @@ runs left ``running`` by a killed process as ``interrupted``.
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +26,7 @@ from lakeforge.lineage.system_tables import (
     record_step,
 )
 from lakeforge.plan.steps import ConformStep, IngestStep, Plan, Step, TransformStep
-from lakeforge.results import RunResult, StepResult
+from lakeforge.results import RunResult, StepResult, new_run_id
 from lakeforge.runtime.lock import Holder, pipeline_lock
 from lakeforge.steps.context import StepContext
 
@@ -35,11 +34,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pyspark.sql import SparkSession
-
-
-def new_run_id() -> str:
-    """Sortable and unique: ``20261122T031500Z-3f9a1c2b``."""
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
 def _visit(ctx: StepContext, step: Step, result: StepResult) -> None:
@@ -181,24 +175,46 @@ def run_pipeline(
     data_env: str | None = None,
     wait: float = 0.0,
     on_wait: Callable[[Holder | None], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> RunResult:
     """Plan and execute ``loaded``; starts the profile's session unless one is given.
 
-    The pipeline's lock is taken before the session starts; ``wait`` seconds are spent
-    waiting for another run of it to finish (``on_wait`` is told who it is) before
-    ``LF-RUN-011``.
+    The one way to run a pipeline: the API's ``lakeforge.run`` and the CLI's ``run`` both
+    call it. The pipeline's lock is taken before the session starts (a second run neither
+    starts Spark nor touches the metastore); ``wait`` seconds are spent waiting for another
+    run of it to finish (``on_wait`` is told who it is) before ``LF-RUN-011``. After such a
+    wait on a Derby metastore, the session waits for the other JVM to let go of Derby.
+    ``on_start`` is called just before the session is started (not when ``spark`` is given).
     """
     from lakeforge.plan.builder import build_plan
     from lakeforge.quality.resolve import check_data_env
-    from lakeforge.runtime.session import build_session
+    from lakeforge.runtime.session import build_session, project_path
+    from lakeforge.runtime.spark_errors import wait_metastore_free
 
     check_data_env(loaded, data_env)
     plan = build_plan(loaded)
     rid = run_id or new_run_id()
-    with pipeline_lock(loaded.project_root, plan.pipeline, rid, wait=wait, on_wait=on_wait):
-        session = spark or build_session(
-            loaded.profile, loaded.project_root, f"lakeforge:{plan.pipeline}"
-        )
+    waited = False
+
+    def waiting(holder: Holder | None) -> None:
+        nonlocal waited
+        waited = True
+        if on_wait is not None:
+            on_wait(holder)
+
+    with pipeline_lock(loaded.project_root, plan.pipeline, rid, wait=wait, on_wait=waiting):
+        session = spark
+        if session is None:
+            if waited and loaded.profile.metastore.kind == "derby":
+                # The run we waited for released its lock; its JVM may still be closing Derby.
+                wait_metastore_free(
+                    project_path(loaded.project_root, loaded.profile.metastore.path), 60
+                )
+            if on_start is not None:
+                on_start()
+            session = build_session(
+                loaded.profile, loaded.project_root, f"lakeforge:{plan.pipeline}"
+            )
         return execute(
             plan, session, loaded.project_root, run_id=rid, on_step=on_step, data_env=data_env
         )
