@@ -13,6 +13,7 @@
 # resolved ${env:NAME}) never reach this command line: submit-args writes them to a
 # properties file only you can read (.lakeforge/secrets/, mode 0600) and passes it as
 # --properties-file (spark-submit then skips spark-defaults.conf; the profile is the config).
+# The JVM's stderr is piped through `lakeforge redact-stream`, which prints secrets as ***.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="$ROOT/.venv"
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -gt 0 ] || { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 if [ ! -x "$VENV/bin/lakeforge" ]; then
   "$ROOT/dev" setup
@@ -64,6 +65,8 @@ export LAKEFORGE_ENV="$ENV_NAME"
 SPARK_HOME="$("$VENV/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')"
 export SPARK_HOME
 export PATH="$VENV/bin:$PATH"
+# The JVM's stderr (log4j, stack traces) goes through `lakeforge redact-stream`, which masks
+# the secrets this command resolves (profile and pipeline files, from the same environment).
 exec "$VENV/bin/spark-submit" \
   --name "lakeforge" \
   "${PROFILE_ARGS[@]}" \
@@ -71,4 +74,5 @@ exec "$VENV/bin/spark-submit" \
   --conf "spark.pyspark.driver.python=$VENV/bin/python" \
   --py-files "$DIST/lakeforge.zip" \
   "${USER_ARGS[@]}" \
-  "$ROOT/src/lakeforge/__main__.py" "$@"
+  "$ROOT/src/lakeforge/__main__.py" "$@" \
+  2> >("$VENV/bin/lakeforge" redact-stream --env "$ENV_NAME" -- "$@" >&2)

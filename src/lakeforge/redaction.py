@@ -39,6 +39,8 @@ E = TypeVar("E", bound=BaseException)
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
+# Called once, outside the lock, when the process gets its first secret (see on_first_secret).
+_first_secret_callbacks: list[Callable[[], None]] = []
 
 
 def _forms(value: str) -> set[str]:
@@ -56,10 +58,30 @@ def register(value: str) -> None:
         new = _forms(value) - _secrets
         if not new:
             return
+        first = not _secrets
         _secrets.update(new)
         # Longest first, so a secret that contains another is masked whole.
         ordered = sorted(_secrets, key=len, reverse=True)
         _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+        callbacks = list(_first_secret_callbacks) if first else []
+        if first:
+            _first_secret_callbacks.clear()
+    for callback in callbacks:
+        callback()
+
+
+def on_first_secret(callback: Callable[[], None]) -> None:
+    """Call ``callback`` once, when the first secret is registered (now, if there is one).
+
+    The CLI arms the redirection of the process's fd 2 this way
+    (:mod:`lakeforge.runtime.stderr_redact`): a process whose config holds no secret keeps
+    its stderr as it is.
+    """
+    with _lock:
+        if not _secrets:
+            _first_secret_callbacks.append(callback)
+            return
+    callback()
 
 
 def is_registered(value: str) -> bool:
@@ -116,6 +138,25 @@ def redact_error(exc: E) -> E:
             for i in exc.issues
         ]
     return exc
+
+
+def held_back(text: str) -> int:
+    """Where the tail of ``text`` that could start a secret begins (``len(text)`` if none).
+
+    A stream that must pass on an unfinished line (no newline yet) writes
+    ``redact(text[:i])`` and keeps ``text[i:]``: the rest of a secret may follow.
+    """
+    with _lock:
+        known = tuple(_secrets)
+    cut = len(text)
+    for secret in known:
+        for k in range(min(len(secret) - 1, len(text)), 0, -1):
+            if len(text) - k >= cut:
+                break
+            if text.endswith(secret[:k]):
+                cut = len(text) - k
+                break
+    return cut
 
 
 def clear() -> None:

@@ -212,3 +212,104 @@ def test_properties_file_escapes_what_java_would_misread(tmp_path: Path) -> None
         tmp_path / "p" / "x.properties", {"a key": " lead\\back\nline=x:y"}
     )
     assert path.read_text().splitlines()[1] == "a\\ key=\\ lead\\\\back\\nline=x:y"
+
+
+def test_held_back_keeps_what_could_start_a_secret() -> None:
+    secrets.register("tok-123456")
+    assert secrets.held_back("abc tok-12") == len("abc ")
+    assert secrets.held_back("abc t") == len("abc ")
+    assert secrets.held_back("abc tok-123456") == len("abc tok-123456")  # whole: redact() masks it
+    assert secrets.held_back("abc xyz") == len("abc xyz")
+
+
+def test_first_secret_callback_runs_once_when_the_first_secret_arrives() -> None:
+    calls: list[int] = []
+    secrets.on_first_secret(lambda: calls.append(1))
+    secrets.register("ab")  # too short: no secret
+    assert calls == []
+    secrets.register("first-secret")
+    secrets.register("second-secret")
+    assert calls == [1]
+    secrets.on_first_secret(lambda: calls.append(2))  # there is one already: at once
+    assert calls == [1, 2]
+
+
+def test_pump_redacts_lines_and_the_safe_part_of_an_unfinished_one() -> None:
+    from lakeforge.runtime.stderr_redact import pump
+
+    secrets.register("tok-123456")
+    r_in, w_in = os.pipe()
+    r_out, w_out = os.pipe()
+    os.write(w_in, b"line tok-123456 one\nunfinished tok-12")
+    os.write(w_in, b"3456 end")  # the secret's second half, then the end of input
+    os.close(w_in)
+    pump(r_in, w_out, idle_s=0.01)
+    os.close(w_out)
+    with os.fdopen(r_out, "rb") as f:
+        assert f.read() == b"line *** one\nunfinished *** end"
+    os.close(r_in)
+
+
+# A process whose fd 2 is redirected through the redactor: Python writes to fd 2 directly
+# (as the JVM does), a child process inheriting fd 2 writes too, then it exits with an error.
+FD2_SCRIPT = """
+import os, subprocess, sys
+os.environ["LAKEFORGE_REDACT_STDERR"] = "1"
+from lakeforge import redaction
+from lakeforge.runtime import stderr_redact
+stderr_redact.arm()
+secret = os.environ["LF_TEST_SECRET"]
+os.write(2, b"before any secret: plain\\n")
+redaction.register(secret)  # installs the pipe on fd 2
+os.write(2, ("direct " + secret + "\\n").encode())
+subprocess.run(["sh", "-c", 'echo "child $LF_TEST_SECRET"; echo "no newline $LF_TEST_SECRET" >&2; printf "last %s" "$LF_TEST_SECRET" >&2'], stdout=2, check=True)
+try:
+    sys.exit(1)
+finally:
+    stderr_redact.stop()
+"""
+
+
+def test_fd2_redactor_masks_what_bypasses_python_and_loses_nothing(secret: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", FD2_SCRIPT],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "LF_TEST_SECRET": secret},
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 1
+    assert secret not in err
+    assert err.splitlines() == [
+        "before any secret: plain",
+        "direct ***",
+        "child ***",
+        "no newline ***",
+        "last ***",
+    ]
+
+
+def test_fd2_redactor_is_off_in_process_under_pytest() -> None:
+    from lakeforge.runtime import stderr_redact
+
+    stderr_redact.arm()
+    secrets.register("some-secret-value")
+    assert stderr_redact._installed is None
+
+
+def test_redact_stream_masks_the_secrets_of_the_command_it_accompanies(
+    tmp_path: Path, secret: str
+) -> None:
+    path = make_project(tmp_path, GOLD_SECRET)
+    (tmp_path / "conf" / "local.yml").write_text("jar_bundles: []\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "lakeforge", "redact-stream", "--", "run", str(path)],
+        cwd=tmp_path,
+        input=f"ERROR Executor: WHERE 'x' <> '{secret}'\n".encode(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode() == "ERROR Executor: WHERE 'x' <> '***'\n"
