@@ -25,7 +25,12 @@
   files) from the first value.
 - Column names Delta cannot store are renamed by :func:`sanitise_names`; the raw name is
   kept as the column's comment (field metadata ``comment`` and ``lakeforge.source_name``).
-- Every row carries the run, batch, ingestion time and its file's path, size and mtime.
+- Every row carries the run, batch, ingestion time and its file's path, size and mtime,
+  and ``_lf_missing_columns``: for CSV, the columns bronze knows (the batch's other
+  headers, the bronze table's columns) that the row's file lacks (:func:`missing_columns`),
+  so silver can tell "absent from the file" from a NULL value. Other formats (and CSV with
+  a declared ``schema``, where a short line is malformed) give an empty array: a JSON key
+  or Parquet column one file lacks reads as NULL there.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ META_INGESTED_AT = "_lf_ingested_at"
 META_SOURCE_FILE = "_lf_source_file"
 META_SOURCE_SIZE = "_lf_source_size"
 META_SOURCE_MTIME = "_lf_source_mtime"
+# array<string>: columns the row's file lacks (empty when none; NULL in rows bronze wrote
+# before this column existed: unknown, read as none missing).
+META_MISSING_COLUMNS = "_lf_missing_columns"
 CORRUPT = "_lf_corrupt_record"
 META_COLUMNS = (
     META_RUN_ID,
@@ -59,6 +67,7 @@ META_COLUMNS = (
     META_SOURCE_FILE,
     META_SOURCE_SIZE,
     META_SOURCE_MTIME,
+    META_MISSING_COLUMNS,
     CORRUPT,
 )
 
@@ -247,12 +256,14 @@ def _with_meta(
     sep: str = ",",
     check_encoding: bool = False,
     strip_bom_first: bool = False,
+    missing: Sequence[str] = (),
 ) -> DataFrame:
     """Data columns (names sanitised), the corrupt-record column, then lineage.
 
     Must be applied to a file-source DataFrame directly: ``_metadata`` does not survive a
     union. ``check_encoding`` marks rows holding U+FFFD as corrupt; ``strip_bom_first``
-    strips a leading BOM from the first column's values (files without a header).
+    strips a leading BOM from the first column's values (files without a header);
+    ``missing`` is what every row gets in ``_lf_missing_columns``.
     """
     from pyspark.sql import functions as F
 
@@ -290,6 +301,7 @@ def _with_meta(
         F.col("_metadata.file_path").alias(META_SOURCE_FILE),
         F.col("_metadata.file_size").alias(META_SOURCE_SIZE),
         F.col("_metadata.file_modification_time").alias(META_SOURCE_MTIME),
+        F.array(*[F.lit(m) for m in missing]).cast("array<string>").alias(META_MISSING_COLUMNS),
     )
 
 
@@ -310,6 +322,23 @@ def _sep(options: dict[str, str]) -> str:
     return options.get("sep", options.get("delimiter", ","))
 
 
+def missing_columns(
+    header: Sequence[str], headers: Sequence[Sequence[str]], known: Sequence[str] = ()
+) -> list[str]:
+    """The columns a CSV file with ``header`` lacks: those of the batch's other ``headers``
+    and of the bronze table (``known``), as bronze names them (:func:`sanitise_names`),
+    compared without case as Spark's union by name does; in order of first appearance.
+    """
+    have = {n.lower() for n in sanitise_names(header)}
+    out: list[str] = []
+    for names in [*(sanitise_names(h) for h in headers), list(known)]:
+        for name in names:
+            if name.lower() not in have:
+                have.add(name.lower())
+                out.append(name)
+    return out
+
+
 def _read_csv(
     spark: SparkSession,
     spec: SourceSpec,
@@ -317,6 +346,7 @@ def _read_csv(
     options: dict[str, str],
     run_id: str,
     batch_id: int,
+    known: Sequence[str] = (),
 ) -> DataFrame:
     opts = {**options, "columnNameOfCorruptRecord": CORRUPT}
     header = opts.get("header", "false").lower() == "true"
@@ -333,7 +363,8 @@ def _read_csv(
         # The header's own names, positionally: exact for this group of files.
         schema = _ddl({**dict.fromkeys(header_names, "string"), CORRUPT: "string"})
         df = spark.read.options(**opts).option("enforceSchema", "true").schema(schema).csv(paths)
-        frames.append(_with_meta(df, run_id, batch_id, **meta))  # type: ignore[arg-type]
+        lacks = missing_columns(header_names, list(groups), known)
+        frames.append(_with_meta(df, run_id, batch_id, missing=lacks, **meta))  # type: ignore[arg-type]
     out = frames[0]
     for frame in frames[1:]:
         out = out.unionByName(frame, allowMissingColumns=True)
@@ -348,10 +379,12 @@ def _read(
     run_id: str,
     batch_id: int,
     headers: dict[str, tuple[str, ...]],
+    known: Sequence[str] = (),
 ) -> DataFrame:
     paths = [f.path for f in files]
     if spec.format == "csv":
-        return _read_csv(spark, spec, {p: headers[p] for p in paths}, options, run_id, batch_id)
+        by_path = {p: headers[p] for p in paths}
+        return _read_csv(spark, spec, by_path, options, run_id, batch_id, known)
     if spec.format == "json":
         reader = spark.read.options(**options).option("columnNameOfCorruptRecord", CORRUPT)
         if spec.schema_:
@@ -526,7 +559,12 @@ def _isolate(
 
 
 def read_batch(
-    spark: SparkSession, spec: SourceSpec, files: list[FileInfo], run_id: str, batch_id: int
+    spark: SparkSession,
+    spec: SourceSpec,
+    files: list[FileInfo],
+    run_id: str,
+    batch_id: int,
+    table: str | None = None,
 ) -> BatchRead:
     """Read ``files`` for bronze: their rows, the files rejected as a whole, and a row count.
 
@@ -536,6 +574,8 @@ def read_batch(
         files: the batch's files, as listed.
         run_id: written to every row (``_lf_run_id``).
         batch_id: written to every row (``_lf_batch_id``).
+        table: the bronze table the batch goes to: a CSV file lacking one of its columns
+            lists it in ``_lf_missing_columns`` (as it lists the batch's other columns).
 
     Returns:
         A :class:`BatchRead`: ``df`` (lazy, not yet written), ``rejected`` with reasons,
@@ -601,9 +641,10 @@ def read_batch(
 
     df = None
     if kept:
+        known = _table_columns(spark, table)
         df, kept, bad = _isolate(
             kept,
-            lambda fs: _read(spark, spec, fs, options, run_id, batch_id, headers),
+            lambda fs: _read(spark, spec, fs, options, run_id, batch_id, headers, known),
             f"{spec.path}: reading",
         )
         rejected.extend(bad)
@@ -617,11 +658,18 @@ def read_batch(
     )
 
 
+def _table_columns(spark: SparkSession, table: str | None) -> list[str]:
+    """The data columns of the bronze table ``table`` (none when it does not exist yet)."""
+    if table is None or not spark.catalog.tableExists(table):
+        return []
+    return [c for c in spark.table(table).columns if c not in META_COLUMNS]
+
+
 def _empty(spark: SparkSession, run_id: str, batch_id: int) -> DataFrame:
     """No rows, lineage columns only: what a batch of rejected files reads as."""
     schema = (
         f"{CORRUPT} string, {META_RUN_ID} string, {META_BATCH_ID} bigint, "
         f"{META_INGESTED_AT} timestamp, {META_SOURCE_FILE} string, {META_SOURCE_SIZE} bigint, "
-        f"{META_SOURCE_MTIME} timestamp"
+        f"{META_SOURCE_MTIME} timestamp, {META_MISSING_COLUMNS} array<string>"
     )
     return spark.createDataFrame([], schema)

@@ -28,18 +28,28 @@ Accepted text (leading and trailing spaces and tabs are ignored, as Spark ignore
 
 Digits are ASCII ``0-9`` only. Inputs that are not text (a JSON number, a Parquet date) are
 cast with ``try_cast`` as they are; dates and timestamps among them still need years 1..9999.
+
+A value is not the only thing that can be wrong: the column itself can be absent from the
+row's source file (a CSV file of the batch without that header name). Bronze lists such
+columns per row in ``_lf_missing_columns``; :func:`absent_from_file` turns that into the
+row's flag and its reason ``missing_column:<name>``, distinct from a NULL value.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from lakeforge.io.files import META_MISSING_COLUMNS
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
 MIN_YEAR, MAX_YEAR = 1, 9999
+# Reason of a row whose source file lacked a declared column: ``missing_column:<name>``.
+MISSING_COLUMN = "missing_column:"
 
 _WS = "[ \t]*"
 _INTEGER = "[+-]?[0-9]+"
@@ -125,3 +135,39 @@ def strict_cast(raw: Column, input_type: str, type_name: str) -> Cast:
         accepted = accepted & F.year(typed).between(MIN_YEAR, MAX_YEAR)
     value = F.when(accepted, typed)
     return Cast(value, raw.isNotNull() & ~accepted)
+
+
+@dataclass(frozen=True)
+class Absent:
+    """A declared column absent from the row's source file: the flag and the reason (null
+    when the file had the column)."""
+
+    flag: Column
+    reason: Column
+
+
+def missing_reason(name: str) -> str:
+    """The quarantine reason of a row whose file lacked the declared column ``name``."""
+    return f"{MISSING_COLUMN}{name}"
+
+
+def absent_from_file(columns: Sequence[str], source: str, name: str) -> Absent | None:
+    """Whether each row's source file lacked the input column ``source`` (declared as
+    ``name``), from bronze's ``_lf_missing_columns``.
+
+    Args:
+        columns: the input's columns (``DataFrame.columns``).
+        source: the input column the declared column reads.
+        name: the declared column, named in the reason.
+
+    Returns:
+        None when the input does not carry ``_lf_missing_columns`` (not a bronze table of
+        this version); otherwise the flag (false when the list is NULL: rows bronze wrote
+        before it kept the list are taken as complete) and the reason.
+    """
+    from pyspark.sql import functions as F
+
+    if META_MISSING_COLUMNS not in columns:
+        return None
+    flag = F.coalesce(F.array_contains(F.col(META_MISSING_COLUMNS), F.lit(source)), F.lit(False))
+    return Absent(flag, F.when(flag, F.lit(missing_reason(name))))

@@ -192,6 +192,9 @@ def record_rejected(
 def check_schema(step: IngestStep, spark: SparkSession, df: DataFrame) -> bool:
     """Compare an arriving batch with the bronze table; return whether to merge schemas.
 
+    A lineage column the table predates (e.g. ``_lf_missing_columns``) is added whatever
+    the policy: it is lakeforge's, not the feed's.
+
     Raises:
         RunError: ``LF-RUN-005`` naming new columns (policy ``fail``) or retyped columns.
     """
@@ -199,7 +202,8 @@ def check_schema(step: IngestStep, spark: SparkSession, df: DataFrame) -> bool:
         return False
     existing = dict(spark.table(step.table).dtypes)
     arriving = dict(df.dtypes)
-    new = [c for c in arriving if c not in existing]
+    new_meta = [c for c in arriving if c not in existing and c in META_COLUMNS]
+    new = [c for c in arriving if c not in existing and c not in META_COLUMNS]
     retyped = [
         f"{c} ({existing[c]} -> {t})"
         for c, t in arriving.items()
@@ -216,7 +220,7 @@ def check_schema(step: IngestStep, spark: SparkSession, df: DataFrame) -> bool:
             f"{step.location}: {step.table}: arriving files have new columns {new}; "
             "set schema_evolution: add_columns to accept them",
         )
-    return bool(new)
+    return bool(new or new_meta)
 
 
 # --- the log against bronze's Delta history ------------------------------------------
@@ -388,7 +392,7 @@ def _commit_batch(
             spark, _events(step.table, files, batch_id, ctx.run_id, Status.PENDING, None)
         )
     fail_point(f"ingest.after_log:{step.table}")
-    read = read_batch(spark, step.spec.source, files, ctx.run_id, batch_id)
+    read = read_batch(spark, step.spec.source, files, ctx.run_id, batch_id, step.table)
     # Rejections are recorded before the write: a crash after the commit must not find
     # them among the batch's pending files and log them committed.
     record_rejected(
