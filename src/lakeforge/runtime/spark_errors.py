@@ -86,13 +86,13 @@ def translate(exc: BaseException, context: str | None = None) -> LakeforgeError:
 
 def describe(exc: BaseException) -> str:
     """One line for a Spark failure: ``[ERROR_CLASS] message (cause: deepest cause)``."""
-    condition = _condition(exc)
+    klass = condition(exc)
     head = _first_line(_own_message(exc))
     deepest = _deepest_cause(exc)
-    if not condition and deepest is not None:
-        condition = deepest[0]
-    if condition and f"[{condition}]" not in head:
-        head = f"[{condition}] {head}" if head else f"[{condition}]"
+    if not klass and deepest is not None:
+        klass = deepest[0]
+    if klass and f"[{klass}]" not in head:
+        head = f"[{klass}] {head}" if head else f"[{klass}]"
     if deepest is not None:
         _, cause = deepest
         cause = _first_line(cause)
@@ -202,7 +202,8 @@ def _descends_from(pid: int, ancestor: int) -> bool:
     return pid == ancestor
 
 
-def _condition(exc: BaseException) -> str | None:
+def condition(exc: BaseException) -> str | None:
+    """The error class (condition) PySpark reports for ``exc``, or None."""
     get = getattr(exc, "getCondition", None) or getattr(exc, "getErrorClass", None)
     if get is None:
         return None

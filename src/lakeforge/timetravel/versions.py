@@ -135,15 +135,23 @@ def read_ref(spark: SparkSession, table: str, version: int) -> DataFrame:
 
 
 def translate(exc: Exception, table: str) -> Exception:
-    """A lakeforge error for a Spark/Delta failure; anything else comes back unchanged."""
+    """A lakeforge error for a Spark/Delta failure; anything else comes back unchanged.
+
+    The one Spark translator (:mod:`lakeforge.runtime.spark_errors`) reads the error class
+    and writes the message; this only picks time travel's own codes for the classes that
+    mean "no such version" or "no such table".
+    """
     from pyspark.errors import PySparkException
 
-    if not isinstance(exc, PySparkException):
+    from lakeforge.runtime import spark_errors
+
+    if not spark_errors.is_spark_error(exc):
         return exc
-    condition = exc.getCondition() or ""
-    first = (str(exc).strip().splitlines() or ["failed"])[0]
+    if not isinstance(exc, PySparkException):  # py4j: the JVM failed or is gone
+        return spark_errors.translate(exc, table)
+    condition = spark_errors.condition(exc) or ""
     if condition.startswith(("DELTA_VERSION", "DELTA_TIMESTAMP", "DELTA_CANNOT_RESTORE")):
-        return TimeTravelError(Code.VERSION_NOT_FOUND, f"{table}: {first}")
+        return TimeTravelError(Code.VERSION_NOT_FOUND, f"{table}: {spark_errors.describe(exc)}")
     if condition in ("TABLE_OR_VIEW_NOT_FOUND", "DELTA_TABLE_NOT_FOUND"):
         return TimeTravelError(Code.TABLE_NOT_FOUND, f"table {table} does not exist")
-    return TimeTravelError(Code.SQL_FAILED, f"{table}: {first}")
+    return TimeTravelError(Code.SQL_FAILED, f"{table}: {spark_errors.describe(exc)}")
