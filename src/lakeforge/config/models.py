@@ -7,6 +7,7 @@ its line. Inside lakeforge the plan works on frozen dataclasses built from these
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -69,6 +70,16 @@ class Strict(BaseModel):
 
 
 Evolution = Literal["fail", "add_columns"]
+
+
+class WriteMode(StrEnum):
+    """How a silver or gold step writes its table: parsed once here, then each mode is one
+    write strategy (``lakeforge.write.strategy_for``)."""
+
+    OVERWRITE = "overwrite"
+    APPEND = "append"
+    MERGE = "merge"
+    SCD2 = "scd2"
 
 
 def _stringify_options(value: Any) -> Any:
@@ -185,7 +196,24 @@ class Scd2Spec(Strict):
     )
 
 
-Action = Literal["warn", "drop", "quarantine", "fail"]
+class Action(StrEnum):
+    """What a failed expectation does: record it, drop the row (kept in the quarantine,
+    counted as dropped), quarantine the row, or stop the step before any commit."""
+
+    WARN = "warn"
+    DROP = "drop"
+    QUARANTINE = "quarantine"
+    FAIL = "fail"
+
+    def __repr__(self) -> str:
+        # As the bare string it replaced: a step's spec hash (which includes the
+        # expectations' repr) stays the same, so existing tables are not rebuilt.
+        return repr(self.value)
+
+    @property
+    def sets_aside(self) -> bool:
+        """A failing row leaves the table (for the quarantine)."""
+        return self in (Action.DROP, Action.QUARANTINE)
 
 
 class ExpectationItem(Strict):
@@ -251,7 +279,7 @@ class SilverTable(Strict):
         description="ordering column: the latest row per key wins; older (late) rows never "
         "overwrite newer ones",
     )
-    mode: Literal["overwrite", "append", "merge", "scd2"] = "overwrite"
+    mode: WriteMode = WriteMode.OVERWRITE
     delete_when: str | None = Field(
         default=None, description="merge only: SQL condition on a source row that deletes its key"
     )
@@ -274,13 +302,13 @@ class SilverTable(Strict):
             raise ValueError(f"keys {missing} are not declared in columns")
         if self.sequence_by is not None and self.sequence_by not in self.columns:
             raise ValueError(f"sequence_by '{self.sequence_by}' is not declared in columns")
-        if self.mode in ("merge", "scd2") and not self.keys:
+        if self.mode in (WriteMode.MERGE, WriteMode.SCD2) and not self.keys:
             raise ValueError(f"mode {self.mode} needs keys")
-        if self.mode == "scd2" and self.sequence_by is None:
+        if self.mode is WriteMode.SCD2 and self.sequence_by is None:
             raise ValueError("mode scd2 needs sequence_by (the column that orders versions)")
-        if self.delete_when is not None and self.mode != "merge":
+        if self.delete_when is not None and self.mode is not WriteMode.MERGE:
             raise ValueError("delete_when applies to mode merge only")
-        if self.scd2 is not None and self.mode != "scd2":
+        if self.scd2 is not None and self.mode is not WriteMode.SCD2:
             raise ValueError("scd2: settings apply to mode scd2 only")
         if self.scd2 is not None and self.scd2.track:
             unknown = [c for c in self.scd2.track if c not in self.columns]
@@ -301,7 +329,7 @@ class GoldTable(Strict):
         description="module:function(spark, inputs) -> DataFrame; inputs maps table name to "
         "DataFrame",
     )
-    mode: Literal["overwrite", "append", "merge"] = "overwrite"
+    mode: WriteMode = WriteMode.OVERWRITE  # scd2 is refused below: silver only
     keys: list[str] = Field(default_factory=list, description="merge: upsert by these columns")
     depends_on: list[str] = Field(
         default_factory=list,
@@ -313,7 +341,9 @@ class GoldTable(Strict):
         given = [k for k in ("sql", "sql_file", "python") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of 'sql', 'sql_file' or 'python'")
-        if self.mode == "merge" and not self.keys:
+        if self.mode is WriteMode.SCD2:
+            raise ValueError("mode scd2 applies to silver tables; gold: overwrite, append or merge")
+        if self.mode is WriteMode.MERGE and not self.keys:
             raise ValueError("mode merge needs keys")
         if self.python is not None and not self.depends_on:
             raise ValueError("a python transform lists its input tables in depends_on")

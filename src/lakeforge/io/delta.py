@@ -140,22 +140,25 @@ def last_commit(spark: SparkSession, table: str) -> Commit | None:
     return _commit_from_row(table, row, committed_now=True) if row is not None else None
 
 
-def reports_observations(
-    exists: bool,
-    mode: str,
-    overwrite_schema: bool = False,
-    merge_schema: bool = False,
-    txn: Txn | None = None,
-) -> bool:
-    """Whether :func:`write_table` of a DataFrame carrying a Spark ``Observation`` runs a
-    query whose metrics come back: an append to, or a plain overwrite (same schema, no
-    txn id) of, a table that ``exists``. Creating a table (CREATE TABLE AS SELECT) does
-    not report them. (A txn-skipped append runs no query at all: check ``committed_now``.)"""
-    if not exists:
-        return False
-    if mode == "append":
-        return True
-    return mode == "overwrite" and not overwrite_schema and not merge_schema and txn is None
+def lakeforge_meta(spark: SparkSession, table: str, consumed: str | None = None) -> dict[str, Any]:
+    """The userMetadata of ``table``'s newest commit or, given ``consumed``, of its newest
+    commit that recorded a version of that input in ``source_versions`` ({} if none)."""
+    from delta.tables import DeltaTable
+
+    if not table_exists(spark, table):
+        return {}
+    history = DeltaTable.forName(spark, table)
+    rows = (
+        history.history(1).select("userMetadata").collect()
+        if consumed is None
+        else history.history().select("userMetadata").collect()
+    )
+    for row in rows:
+        meta = parse_metadata(row["userMetadata"])
+        versions = meta.get("source_versions")
+        if consumed is None or (isinstance(versions, dict) and consumed in versions):
+            return meta
+    return {}
 
 
 def write_table(
@@ -185,8 +188,8 @@ def write_table(
         metadata: extra userMetadata fields (e.g. ``batch_id``, ``source_versions``).
         partition_by: partition columns (an overwrite may change them only together
             with ``overwrite_schema``).
-        observed: ``df`` carries a Spark ``Observation`` and :func:`reports_observations`
-            said this write reports it. Its metrics only come back from writes whose query
+        observed: ``df`` carries a Spark ``Observation`` and its write strategy said this
+            write reports it (``lakeforge.write``). Its metrics only come back from writes whose query
             Spark reports (appends, an overwrite of an existing table by name), not from
             CREATE / REPLACE TABLE AS SELECT, which ``saveAsTable`` overwrites use: so an
             observed overwrite goes through ``writeTo(...).overwrite(true)``.

@@ -5,7 +5,9 @@ already failed a cast or a null key are quarantined for that and not evaluated).
 cost no Spark job before the commit: the writes carry them. A ``quarantine`` failure adds
 ``expectation:<name>`` to the row's reasons, a ``drop`` failure ``drop:<name>``; either
 sends the row to the table's quarantine, so nothing is lost and a dropped row can still be
-audited (the accounting counts it as dropped, not quarantined).
+audited. Dropped is an outcome of its own, told from the expectations' flags and actions
+(:func:`_dropped`), never decoded back from the reasons: the accounting counts such a row
+as dropped, not quarantined.
 
 Results are then measured on what the step wrote: this run's rows in the version just
 committed plus the rows this run set aside by an expectation. When the table and its
@@ -40,6 +42,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lakeforge.config.models import Action
 from lakeforge.quality.compile import (
     ROW_COUNT,
     considered,
@@ -62,7 +65,7 @@ CLEAN = "_lf_clean"  # passed the cast and key checks: the rows expectations eva
 SAMPLE_SIZE = 2  # the smallest and the largest failing value
 QUARANTINE_PREFIX = "expectation:"
 DROP_PREFIX = "drop:"
-# Reasons the cast and key checks give (see steps.conform.flag_rows): such rows were never
+# Reasons the cast and key checks give (see steps.rows.flag_rows): such rows were never
 # evaluated by an expectation.
 CHECK_PREFIXES = ("cast_failed:", "null_not_allowed:", "malformed_record")
 
@@ -72,7 +75,7 @@ def flag_name(i: int) -> str:
 
 
 def reason_for(e: Expectation) -> str:
-    return f"{DROP_PREFIX if e.action == 'drop' else QUARANTINE_PREFIX}{e.name}"
+    return f"{DROP_PREFIX if e.action is Action.DROP else QUARANTINE_PREFIX}{e.name}"
 
 
 @dataclass
@@ -92,7 +95,7 @@ class ExpectationResult:
     @property
     def blocks(self) -> bool:
         """A failed expectation whose action stops the step."""
-        return not self.success and self.expectation.action == "fail"
+        return not self.success and self.expectation.action is Action.FAIL
 
 
 @dataclass
@@ -148,7 +151,7 @@ def with_checks(
     raised = raised or {}
     col = _resolver(declared, cast_name)
     df = _with_flags(flagged, exps, raised, col)
-    setting_aside = [(i, e) for i, e in enumerate(exps) if e.action in ("quarantine", "drop")]
+    setting_aside = [(i, e) for i, e in enumerate(exps) if e.action.sets_aside]
     if setting_aside:
         reasons = [F.when(F.col(flag_name(i)), F.lit(reason_for(e))) for i, e in setting_aside]
         # Flags are false on rows that already have reasons, so appending cannot mix the
@@ -241,14 +244,14 @@ def _aggregates(
     counts: list[tuple[str, Column]] = []  # alias -> the rows it counts
     if flags is None:
         has_reasons = F.size(F.col(REASONS)) > 0
-        only_drops = F.forall(F.col(REASONS), lambda r: r.startswith(DROP_PREFIX))
+        dropped = _dropped(exps)
         # Rows quarantined for their own casts or keys are not evaluated; the rest are.
         evaluated = F.col(CLEAN)
         scope = F.lit(True) if within is None else within
         counts += [
             ("rows", scope),
-            ("quarantined", scope & has_reasons & ~only_drops),
-            ("dropped", scope & has_reasons & only_drops),
+            ("quarantined", scope & has_reasons & ~dropped),
+            ("dropped", scope & dropped),
             ("evaluated", evaluated),
         ]
     else:
@@ -280,6 +283,24 @@ def _aggregates(
         for a, c in counts
     ]
     return Aggregates(columns + samples, n_of)
+
+
+def _dropped(exps: list[Expectation]) -> Column:
+    """The outcome ``drop``, from the ``_lf_x<i>`` flags: a row a ``drop`` expectation
+    sets aside and no ``quarantine`` one does (flags are false on rows the cast and key
+    checks quarantined, so those are never dropped)."""
+    from pyspark.sql import functions as F
+
+    drops = [F.col(flag_name(i)) for i, e in enumerate(exps) if e.action is Action.DROP]
+    keeps = [F.col(flag_name(i)) for i, e in enumerate(exps) if e.action is Action.QUARANTINE]
+    if not drops:
+        return F.lit(False)
+    dropped = drops[0]
+    for flag in drops[1:]:
+        dropped = dropped | flag
+    for flag in keeps:
+        dropped = dropped & ~flag
+    return dropped
 
 
 def _first_line(exc: BaseException) -> str:
@@ -377,7 +398,7 @@ def landed_observation(
 
     flags: list[Column | None] = [
         None
-        if e.action in ("quarantine", "drop")
+        if e.action.sets_aside
         else F.lit(True)
         if e.name in raised
         else unexpected(e.type, e.kwargs, col)

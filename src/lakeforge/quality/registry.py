@@ -22,9 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from lakeforge.config.models import Action
+
 Level = Literal["row", "table"]
-ROW_ACTIONS = ("warn", "drop", "quarantine", "fail")
-TABLE_ACTIONS = ("warn", "fail")
+ROW_ACTIONS = tuple(Action)
+TABLE_ACTIONS = (Action.WARN, Action.FAIL)
 
 # Kwarg value kinds, checked at validate time.
 COLUMN = "column"  # a declared column name
@@ -54,7 +56,7 @@ class Kind:
         return {**self.required, **self.optional}
 
     @property
-    def actions(self) -> tuple[str, ...]:
+    def actions(self) -> tuple[Action, ...]:
         return ROW_ACTIONS if self.level == "row" else TABLE_ACTIONS
 
 

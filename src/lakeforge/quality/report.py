@@ -25,7 +25,7 @@ def _config(r: ExpectationResult) -> dict[str, Any]:
     meta["lakeforge"] = {
         **(meta.get("lakeforge") or {}),
         "name": e.name,
-        "action": e.action,
+        "action": str(e.action),
         "level": e.level,
         "suite": e.suite,
         "declared_at": e.origin,
@@ -251,7 +251,7 @@ def result_rows(
                 e.name,
                 e.type,
                 e.kwargs_json,
-                e.action,
+                str(e.action),
                 e.level,
                 data_env,
                 r.success,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakeforge.config.models import IDENTIFIER, ExpectationItem, Pipeline
+from lakeforge.config.models import IDENTIFIER, Action, ExpectationItem, Pipeline
 from lakeforge.config.yaml_source import KeyPath, YamlDocument, load_yaml
 from lakeforge.errors import Code, ConfigError, ConfigIssue
 from lakeforge.quality.registry import KINDS, check_kwargs, columns_of
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from lakeforge.config.loader import LoadedPipeline
 
 Report = Callable[[YamlDocument, KeyPath, str, bool], None]  # doc, path, message, at value
-ACTIONS = ("warn", "drop", "quarantine", "fail")
 
 
 def resolve_expectations(
@@ -69,7 +68,7 @@ def resolve_expectations(
                 kw_path,
                 item.type,
                 item.kwargs,
-                action=item.action or "warn",
+                action=item.action or Action.WARN,
                 name=item.name,
                 environments=tuple(item.environments),
                 meta=item.meta,
@@ -98,7 +97,7 @@ def _build(
     type_: str,
     kwargs: Mapping[str, Any],
     *,
-    action: str,
+    action: Action,
     name: str | None,
     environments: tuple[str, ...],
     meta: Mapping[str, Any],
@@ -209,8 +208,8 @@ def _from_suite(
             report(sdoc, epath, "an expectation needs a string type and a kwargs mapping", False)
             continue
         ours = meta.get("lakeforge") or {}
-        action = ours.get("action", item.action or "warn") if isinstance(ours, dict) else None
-        if action not in ACTIONS:
+        action = ours.get("action", item.action or Action.WARN) if isinstance(ours, dict) else None
+        if action not in tuple(Action):
             report(
                 sdoc, (*epath, "meta", "lakeforge", "action"), f"unknown action {action!r}", True
             )
@@ -231,7 +230,7 @@ def _from_suite(
             (*epath, "kwargs"),
             type_,
             kwargs,
-            action=action,
+            action=Action(action),
             name=name,
             environments=tuple(envs),
             meta=meta,

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakeforge.config.models import Action
 from lakeforge.quality.registry import KINDS, Level
 
 
@@ -18,11 +19,15 @@ class Expectation:
     name: str  # unique within the table; used in quarantine reasons and results
     type: str  # a Great Expectations expectation type, e.g. expect_column_values_to_be_between
     kwargs_json: str  # canonical JSON of the kwargs (frozen dataclasses want hashable fields)
-    action: str  # warn | drop | quarantine | fail
+    action: Action
     environments: tuple[str, ...] = ()  # empty: every environment
     origin: str = ""  # file:line
     suite: str = "inline"  # the suite file it came from, or "inline"
     meta_json: str = field(default="{}", compare=False)
+
+    def __post_init__(self) -> None:
+        # Parsed once: whoever builds one with the action's name gets the enum.
+        object.__setattr__(self, "action", Action(self.action))
 
     @property
     def kwargs(self) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Transform: SQL or a Python function over registered tables -> gold.
 
-Modes: ``overwrite`` (full rebuild), ``append`` (idempotent: the txn version is derived
-from the input versions, so a retry with unchanged inputs is skipped), ``merge``
-(upsert the result by ``keys``). Inputs are pinned: their versions are read once and
+Modes (each a write strategy, :mod:`lakeforge.write`): ``overwrite`` (full rebuild),
+``append`` (idempotent: the txn version is derived from the input versions, so a retry
+with unchanged inputs is skipped), ``merge`` (upsert the result by ``keys``). Inputs are pinned: their versions are read once and
 recorded; the SQL may also pin explicitly with ``table@version``.
 
 Gold is read-only toward everything but its own table. ``spark.sql`` runs commands
@@ -16,7 +16,6 @@ changed fails the step (LF-RUN-008), naming the table so it can be restored.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -30,19 +29,18 @@ from lakeforge.config.sql_guard import strip_trailing_semicolons
 from lakeforge.config.table_refs import rewrite_sql
 from lakeforge.errors import Code, RunError
 from lakeforge.io.delta import (
-    Txn,
     count_rows,
+    lakeforge_meta,
     latest_version,
-    merge_into,
     parse_metadata,
     read_version,
     table_exists,
-    write_table,
 )
 from lakeforge.plan.steps import TransformStep
 from lakeforge.results import StepResult
 from lakeforge.steps.context import StepContext
 from lakeforge.steps.versions import resolve_version
+from lakeforge.write import Target, spec_hash, strategy_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -318,15 +316,6 @@ def _python(ctx: StepContext, step: TransformStep, versions: dict[str, int]) -> 
     return out
 
 
-def _last_meta(ctx: StepContext, step: TransformStep) -> dict[str, Any]:
-    from delta.tables import DeltaTable
-
-    if not table_exists(ctx.spark, step.table):
-        return {}
-    row = DeltaTable.forName(ctx.spark, step.table).history(1).select("userMetadata").first()
-    return parse_metadata(row["userMetadata"]) if row is not None else {}
-
-
 def run_transform(ctx: StepContext, step: TransformStep, result: StepResult) -> None:
     spark = ctx.spark
     versions: dict[str, int] = {}
@@ -335,10 +324,8 @@ def run_transform(ctx: StepContext, step: TransformStep, result: StepResult) -> 
         versions[table] = version
         result.inputs[table] = version
         result.rows_read += count_rows(spark, table, version)
-    digest = hashlib.sha256((step.spec.model_dump_json() + (step.sql or "")).encode()).hexdigest()[
-        :16
-    ]
-    previous = _last_meta(ctx, step)
+    digest = spec_hash(step.spec.model_dump_json(), step.sql or "")
+    previous = lakeforge_meta(spark, step.table)
     if previous.get("source_versions") == versions and previous.get("spec_hash") == digest:
         # Same inputs, same definition: the table already holds this result.
         result.version = latest_version(spark, step.table)
@@ -350,34 +337,19 @@ def run_transform(ctx: StepContext, step: TransformStep, result: StepResult) -> 
     else:
         df = _python(ctx, step, versions)
     meta: dict[str, Any] = {"source_versions": versions, "spec_hash": digest}
-    mode = step.spec.mode
-    if mode == "merge" and table_exists(spark, step.table):
-        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in step.spec.keys)
-        values = {f"`{c}`": f"s.`{c}`" for c in df.columns}
-        commit = merge_into(
-            spark,
-            df,
-            step.table,
-            on,
-            ctx.run_id,
-            step.table,
-            lambda m: m.whenMatchedUpdate(set=values).whenNotMatchedInsert(values=values),
-            metadata=meta,
-        )
-    else:
-        txn = None
-        if mode == "append":
-            txn = Txn(f"lakeforge:{step.table}", 1 + sum(versions.values()))
-        commit = write_table(
-            df,
-            step.table,
-            "overwrite" if mode == "overwrite" else "append",
-            ctx.run_id,
-            step.table,
-            overwrite_schema=mode == "overwrite",
-            txn=txn,
-            metadata=meta,
-        )
+    strategy = strategy_for(step.spec.mode)
+    target = Target(
+        step.table,
+        step.table,
+        ctx.run_id,
+        table_exists(spark, step.table),
+        meta,
+        txn=strategy.gold_txn(step.table, versions),
+        keys=tuple(step.spec.keys),
+        keys_nullable=True,  # gold keys may be null: null matches null
+        replace_schema=True,  # a rebuild takes the query's schema
+    )
+    commit = strategy.write(df, target)
     result.version = commit.version
     result.committed = commit.committed_now
     result.rows_written = commit.rows_written
