@@ -62,3 +62,29 @@ def load_script(path: Path, name: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+TINY = REPO / "tests" / "data" / "tiny"
+
+
+def new_tiny_project(root: Path, suffix: str = "") -> Path:
+    """The tiny pipeline (tests/data/tiny: one CSV source, bronze, silver MERGE + SCD2,
+    gold, a training set) copied into a scratch project, its table and set names ending
+    in ``suffix``; no raw file delivered yet (:func:`deliver_tiny`). Returns ``root``."""
+    for path in TINY.rglob("*.yml"):
+        target = root / path.relative_to(TINY)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(path.read_text().replace("__sfx__", suffix))
+    return root
+
+
+def deliver_tiny(root: Path, batch: int) -> list[Path]:
+    """Copy the tiny pipeline's raw batch ``batch`` (1 or 2) into the project's
+    ``data/raw``; returns the files delivered."""
+    delivered = []
+    for path in sorted((TINY / "raw" / str(batch)).rglob("*.csv")):
+        target = root / "data" / "raw" / path.relative_to(TINY / "raw" / str(batch))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+        delivered.append(target)
+    return delivered

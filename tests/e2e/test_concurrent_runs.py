@@ -4,6 +4,7 @@ They serialize on the pipeline's lock (``.lakeforge/locks/<pipeline>.lock``), ta
 before Spark starts: a second run fails at once with ``LF-RUN-011`` naming the holder's
 run id and pid, without starting a JVM; with ``--wait`` it says whom it waits for and
 runs when the first has finished. Afterwards the tables hold each delivered row once.
+The project is the tiny pipeline (tests/data/tiny), so each run is mostly its JVM start.
 """
 
 from __future__ import annotations
@@ -11,55 +12,33 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 from pyspark.sql import SparkSession
 
 from lakeforge.runtime.lock import lock_path, read_holder
-from tests.helpers import REPO
+from tests.helpers import REPO, deliver_tiny, new_tiny_project
 
 pytestmark = pytest.mark.e2e
 
 LAKEFORGE = str(Path(sys.executable).parent / "lakeforge")
-RUN = (LAKEFORGE, "run", "jobs/retail/pipeline.yml")
+RUN = (LAKEFORGE, "run", "jobs/tiny/pipeline.yml")
 
 
-def scratch_project(root: Path) -> dict[str, str]:
-    """The repo's jobs/ and conf/ (local profile made small), days 1-2 delivered."""
-    shutil.copytree(REPO / "jobs", root / "jobs")
-    shutil.copytree(REPO / "conf", root / "conf")
-    profile_path = root / "conf" / "local.yml"
-    profile = yaml.safe_load(profile_path.read_text())
-    profile["spark"]["master"] = "local[2]"
-    profile["spark"]["conf"].update(
-        {"spark.sql.shuffle.partitions": 2, "spark.ui.enabled": "false"}
-    )
-    profile_path.write_text(yaml.safe_dump(profile))
+def scratch_project(root: Path, suffix: str) -> dict[str, str]:
+    """The tiny pipeline (tests/data/tiny) with its two batches delivered; the runs'
+    environment."""
+    new_tiny_project(root, suffix)
+    deliver_tiny(root, 1)
+    deliver_tiny(root, 2)
     env = dict(os.environ)
     env["LAKEFORGE_JARS_DIR"] = str(REPO / ".lakeforge" / "jars")
     env.pop("LAKEFORGE_ENV", None)
-    subprocess.run(
-        [
-            sys.executable,
-            "jobs/retail/generate_data.py",
-            "--days",
-            "3",
-            "--only",
-            "1,2",
-            "--out",
-            "data/raw/retail",
-        ],
-        cwd=root,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
     return env
 
 
@@ -76,7 +55,8 @@ def test_second_run_fails_fast_then_a_waiting_run_follows(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     root = tmp_path / "project"
-    env = scratch_project(root)
+    sfx = f"_{uuid.uuid4().hex[:8]}"
+    env = scratch_project(root, sfx)
 
     def start(*args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -85,7 +65,7 @@ def test_second_run_fails_fast_then_a_waiting_run_follows(
         )  # fmt: skip
 
     first = start("--run-id", "first", "--json-result", "first.json")
-    lock = lock_path(root, "retail")
+    lock = lock_path(root, f"tiny{sfx}")
     deadline = time.monotonic() + 120
     while (h := read_holder(lock)) is None or h.run_id != "first":
         assert first.poll() is None, f"the first run ended early: {first.communicate()}"
@@ -123,13 +103,12 @@ def test_second_run_fails_fast_then_a_waiting_run_follows(
     third_steps = {s["table"]: s for s in runs["third"]["steps"]}
 
     # Each delivered row landed once (counted outside Spark); the third run found nothing new.
-    raw = root / "data" / "raw" / "retail"
+    raw = root / "data" / "raw"
     warehouse = root / "lakehouse" / "warehouse"
-    for feed in ("customers", "orders", "order_lines"):
-        table = f"bronze.{feed}"
-        rows = spark.read.format("delta").load(str(warehouse / "bronze.db" / feed)).count()
-        assert rows == csv_rows(raw / feed) == first_steps[table]["rows_written"]
-        assert third_steps[table]["rows_written"] == 0
+    table = f"bronze.orders{sfx}"
+    rows = spark.read.format("delta").load(str(warehouse / "bronze.db" / f"orders{sfx}")).count()
+    assert rows == csv_rows(raw / "orders") == first_steps[table]["rows_written"] == 8
+    assert third_steps[table]["rows_written"] == 0
     files = spark.read.format("delta").load(str(warehouse / "lakeforge.db" / "ingested_files"))
     committed = files.where("status = 'committed'").groupBy("table_name", "path").count()
     assert committed.count() == len(list(raw.glob("*/*.csv")))
