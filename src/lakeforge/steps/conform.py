@@ -1,25 +1,15 @@
 """Conform: upstream table -> silver with the declared schema enforced.
 
-The step orchestrates read -> gate -> write -> account; each part has its own room.
-Rows are flagged, ranked and set aside by the row protocol (:mod:`lakeforge.steps.rows`):
-a failed cast, a null key or ``nullable: false`` column or a malformed raw record is a
-reason; valid rows are ranked per key (``sequence_by`` desc, then newest ingestion) and
-one row per key lands, the others are counted as deduplicated. The quality gate
-(:mod:`lakeforge.quality.gate`) applies the expectations; rows an expectation with action
-``drop`` removes go to the quarantine too, counted as dropped. The table is written by
-the strategy of its mode (:mod:`lakeforge.write`). Nothing is dropped without being
-counted: rows in = landed + quarantined + dropped + deduplicated. Landed and quarantined
-rows are what the two commits report, rows in come from Delta's file statistics (or a
-scan of the change feed); the rest are the deduplicated rows, which must be none for a
-table without keys. ``verify_counts: true`` adds an independent counting pass over the
-categorized input (one more read, cast and shuffle: about a third of the step at 6M rows,
-see bench/) whose figures must equal the commits'.
-
-Modes: ``overwrite`` rebuilds from the input version; ``append``, ``merge`` and ``scd2``
-read only the input's changes since the version this table last consumed (Delta change
-data feed), recorded in each commit's userMetadata. Writes are ordered quarantine first,
-then the table, both with Delta txn ids keyed by the input version, so a crash between
-them and a rerun neither loses nor duplicates rows.
+The step orchestrates read -> gate -> write -> account: the row protocol
+(:mod:`lakeforge.steps.rows`) flags, ranks and sets rows aside and accounts for them (rows
+in = landed + quarantined + dropped + deduplicated, from the commits' own metrics; with
+``verify_counts: true`` also from one counting pass), the quality gate
+(:mod:`lakeforge.quality.gate`) applies the expectations, and the strategy of the table's
+mode (:mod:`lakeforge.write`) writes it. ``overwrite`` rebuilds from the input version;
+the other modes read only the input's changes since the version the table last consumed
+(Delta change data feed, recorded in each commit's userMetadata). Writes are ordered
+quarantine first, then the table, both with Delta txn ids keyed by the input version, so
+a crash between them and a rerun neither loses nor duplicates rows.
 """
 
 from __future__ import annotations
@@ -47,6 +37,7 @@ from lakeforge.steps.context import StepContext
 from lakeforge.steps.rows import (
     DELETE,
     Counts,
+    account,
     cast_name,
     count_categories,
     flag_rows,
@@ -227,7 +218,7 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
             read_back,
             result.rows_read,
         )
-        _account(result, counts, commit, q_commit, step, quality, strategy, unseen_deletes)
+        account(result, counts, commit, q_commit, step, quality.dropped, strategy, unseen_deletes)
         quality.judge_after_commit(read_back, aggregated)
         quality.record(result, commit.version)
     finally:
@@ -260,52 +251,3 @@ def _write(
             # A warn expectation that raises must not cost the write: write without
             # it, then measure (and find it) the usual way.
             return strategy.write(landed, target, False), None
-
-
-def _account(
-    result: StepResult,
-    counts: Counts | None,
-    commit: Commit,
-    q_commit: Commit,
-    step: ConformStep,
-    quality: Quality,
-    strategy: WriteStrategy,
-    unseen_deletes: bool,
-) -> None:
-    """Row accounting from the commits' own metrics.
-
-    Landed and quarantined rows are what the two commits report; deduplicated rows are
-    the rest of the rows read, which must be none when the table has no keys and can never
-    be negative. With ``verify_counts`` (``counts`` given) all three are also counted in a
-    separate pass over the categorized input and must agree with the commits.
-    """
-    # Rows set aside by drop expectations only sit in the quarantine too, counted apart.
-    result.rows_dropped = quality.dropped
-    result.rows_quarantined = q_commit.rows_written - result.rows_dropped
-    written = strategy.rows_landed(commit)
-    result.rows_written = written
-    result.version = commit.version
-    result.committed = commit.committed_now
-    result.quarantine_version = q_commit.version
-    result.quarantine_committed = q_commit.committed_now
-    if counts is None:
-        rest = result.rows_read - written - q_commit.rows_written
-        can_drop = bool(step.spec.keys)  # deduplicated by key (or unchanged history)
-        if rest < 0 or (rest and not can_drop):
-            raise RunError(
-                Code.ROW_ACCOUNTING,
-                f"{step.location}: {step.table}: read {result.rows_read} rows, but commits "
-                f"wrote {written} landed + {q_commit.rows_written} quarantined"
-                + ("" if can_drop else " and the table has no keys to deduplicate by"),
-            )
-        result.rows_deduplicated = rest
-        return
-    result.rows_deduplicated = counts.duplicates
-    if (counts.landed, counts.quarantined) != (written, q_commit.rows_written):
-        if unseen_deletes and not (commit.metrics or {}).get("numSourceRows"):
-            return  # first write of a merge table: rows flagged for deletion are not inserted
-        raise RunError(
-            Code.ROW_ACCOUNTING,
-            f"{step.location}: {step.table}: counted landed {counts.landed} / quarantined "
-            f"{counts.quarantined}, but commits wrote {written} / {q_commit.rows_written}",
-        )

@@ -10,7 +10,7 @@ expectations' verdicts to both columns, which it owns. Valid rows are then ranke
 ``land``, ``quarantine`` or ``duplicate``. Landed rows keep the declared columns typed
 plus lineage (:func:`landed_rows`); quarantined ones their original record and every
 reason (:func:`quarantine_rows`). ``_lf_delete`` marks a merge's rows that delete their
-key (``delete_when``).
+key (``delete_when``). :func:`account` checks that every row read is accounted for.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from lakeforge.io.files import CORRUPT, META_INGESTED_AT, META_RUN_ID, META_SOUR
 from lakeforge.plan.steps import ConformStep
 from lakeforge.quality.evaluate import CHECK_PREFIXES
 from lakeforge.quality.gate import BAD, REASONS, Observed, Written
+from lakeforge.results import StepResult
 from lakeforge.steps.casting import strict_cast
+from lakeforge.write import WriteStrategy
 from lakeforge.write.scd2 import IS_CURRENT, ROW_HASH, VALID_FROM
 
 if TYPE_CHECKING:
@@ -371,3 +373,52 @@ def written_rows(spark: SparkSession, step: ConformStep, commit: Commit) -> Data
     run_id = (commit.meta or {}).get("lakeforge_run_id")
     df = spark.read.option("versionAsOf", commit.version).table(step.table)
     return df.where(F.col(META_RUN_ID) == F.lit(run_id)).select(*step.spec.columns)
+
+
+def account(
+    result: StepResult,
+    counts: Counts | None,
+    commit: Commit,
+    q_commit: Commit,
+    step: ConformStep,
+    dropped: int,
+    strategy: WriteStrategy,
+    unseen_deletes: bool,
+) -> None:
+    """Row accounting from the commits' own metrics.
+
+    Landed and quarantined rows are what the two commits report; deduplicated rows are
+    the rest of the rows read, which must be none when the table has no keys and can never
+    be negative. With ``verify_counts`` (``counts`` given) all three are also counted in a
+    separate pass over the categorized input and must agree with the commits.
+    """
+    # Rows set aside by drop expectations only sit in the quarantine too, counted apart.
+    result.rows_dropped = dropped
+    result.rows_quarantined = q_commit.rows_written - result.rows_dropped
+    written = strategy.rows_landed(commit)
+    result.rows_written = written
+    result.version = commit.version
+    result.committed = commit.committed_now
+    result.quarantine_version = q_commit.version
+    result.quarantine_committed = q_commit.committed_now
+    if counts is None:
+        rest = result.rows_read - written - q_commit.rows_written
+        can_drop = bool(step.spec.keys)  # deduplicated by key (or unchanged history)
+        if rest < 0 or (rest and not can_drop):
+            raise RunError(
+                Code.ROW_ACCOUNTING,
+                f"{step.location}: {step.table}: read {result.rows_read} rows, but commits "
+                f"wrote {written} landed + {q_commit.rows_written} quarantined"
+                + ("" if can_drop else " and the table has no keys to deduplicate by"),
+            )
+        result.rows_deduplicated = rest
+        return
+    result.rows_deduplicated = counts.duplicates
+    if (counts.landed, counts.quarantined) != (written, q_commit.rows_written):
+        if unseen_deletes and not (commit.metrics or {}).get("numSourceRows"):
+            return  # first write of a merge table: rows flagged for deletion are not inserted
+        raise RunError(
+            Code.ROW_ACCOUNTING,
+            f"{step.location}: {step.table}: counted landed {counts.landed} / quarantined "
+            f"{counts.quarantined}, but commits wrote {written} / {q_commit.rows_written}",
+        )
