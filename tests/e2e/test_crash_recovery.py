@@ -1,165 +1,76 @@
-"""SIGKILL the retail run and a training-set publish at seven points, then prove that the
+"""SIGKILL a pipeline run and a training-set publish at seven points, then prove that the
 tables equal one clean run's, the publish equals one clean publish, and the killed runs
 are marked ``interrupted``.
 
+The pipeline is the tiny one (tests/data/tiny: one CSV source of a few rows; bronze, a
+silver MERGE with a quarantine, a silver SCD2 history, a gold query, a training set):
+each process is then mostly its JVM start, and the kills and reruns are what is tested.
 The kills are chained to start as few JVMs as possible: each killed run is the rerun of
 the one before (kill at A, the rerun dies at B, ...), and ONE clean rerun finishes the
 pipeline; then two publishes are killed and one finishes. Points, in order (N is the
 killed run's id, crash-N):
 
-1. ``ingest.after_log:bronze.orders``        batch logged pending, bronze not written
-2. ``system.append:ingested_files@0.3``      inside an ingestion-log commit
-3. ``ingest.after_write:bronze.order_lines`` bronze committed, the log not told
+1. ``ingest.after_log:bronze.orders_S``      batch logged pending, bronze not written
+3. ``ingest.after_write:bronze.orders_S``    bronze committed, the log not told
+2. ``system.append:ingested_files@0.3``      inside the ingestion-log commit that follows
 6. ``system.append:run_end``                 every table done, the run's end row not
-   (day 3 delivered)
-7. ``conform.write:silver.orders@0.3``       inside a silver MERGE (checked: no commit)
+   (batch 2 delivered)
+7. ``conform.write:silver.orders_S@0.3``     inside a silver MERGE (checked: no commit)
 8. ``publish.after_write:<set>``             a training table version, no manifest
 9. ``publish.before_registry:<set>``         manifest file written, no registry row
 
-The clean reference (two runs and a publish) is one more process, in its own project
-and metastore, so the shared test metastore gets no retail tables. Crashed and clean
-tables are compared table by table (Delta paths read on the shared session), ignoring
-only columns that hold wall-clock times and run ids. Both projects use the repo's local
-profile made small (2 cores, 2 shuffle partitions, no UI): the kills and reruns are what
-is tested. JVM starts: 7 kills, 1 clean rerun, 1 clean publish, 1 reference process.
-(``system.append:table_versions`` and ``step.after:<table>`` are fail points too; each
-kill costs a JVM start, about a minute here, so the harness keeps the seven that cover
-bronze, a system-table commit, a silver MERGE, a run's end and both halves of a publish.)
+The clean reference (one run per batch and a publish) runs in-process through the CLI's
+entry point on the shared test session, in its own project folder; its tables carry the
+same per-test suffix, so they are new names in the shared metastore, and the crashed
+project (its own Derby metastore, in processes) uses the same names. Crashed and clean
+tables are compared table by table (the crashed ones read from their Delta paths),
+ignoring only columns that hold wall-clock times and run ids, and paths cut to file
+names. JVM starts: 7 kills, 1 clean rerun, 1 clean publish.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import textwrap
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from lakeforge.runtime.lock import lock_path, read_holder
-from tests.helpers import REPO
+from tests.e2e.conftest import Project as InProcess
+from tests.helpers import REPO, deliver_tiny, new_tiny_project
 
 pytestmark = pytest.mark.e2e
 
-TABLES = [
-    "bronze.customers",
-    "bronze.orders",
-    "bronze.order_lines",
-    "silver.customers",
-    "silver.orders",
-    "silver.order_lines",
-    "silver.orders__quarantine",
-    "silver.customers__quarantine",
-    "silver.order_lines__quarantine",
-    "gold.daily_revenue",
-    "gold.revenue_by_segment",
-    "gold.customer_value",
-]
 VOLATILE = {"_lf_run_id", "_lf_ingested_at", "quarantined_at", "_lf_batch_id", "_lf_source_mtime"}
-SET = "crash_orders"
-SPEC = f"""
-name: {SET}
-labels:
-  table: silver.orders
-  keys: [customer_id]
-  event_time: order_ts
-  columns: [status]
-features:
-  - table: gold.customer_value
-    keys: [customer_id]
-    event_time: last_order_ts
-    features: [orders, spend]
-    defaults: {{orders: 0}}
-splits:
-  salt: crash
-  fractions: {{train: 0.6, validation: 0.2, test: 0.2}}
-"""
 LAKEFORGE = str(Path(sys.executable).parent / "lakeforge")
-# The clean reference, in one process: day 1-2 run, day 3 run, one publish.
-REFERENCE = textwrap.dedent(
-    f"""
-    import subprocess, sys
-    import lakeforge
-    from lakeforge.config.loader import load_pipeline
-    from lakeforge.runtime.session import build_session
-
-    loaded = load_pipeline("jobs/retail/pipeline.yml")
-    spark = build_session(loaded.profile, loaded.project_root, "crash-reference")
-    for days in ("1,2", "3"):
-        subprocess.run([sys.executable, "jobs/retail/generate_data.py", "--days", "3",
-                        "--only", days, "--out", "data/raw/retail"], check=True)
-        assert lakeforge.run("jobs/retail/pipeline.yml", spark=spark).ok
-    lakeforge.publish("jobs/retail/training/{SET}.yml", spark=spark)
-    """
-)
+PIPELINE = "jobs/tiny/pipeline.yml"
+SPEC = "jobs/tiny/training/tiny_set.yml"
 
 
 @dataclass
 class Project:
-    """A scratch copy of the repo's jobs/ and conf/, driven by real processes."""
+    """A scratch copy of the tiny pipeline, driven by real processes."""
 
     root: Path
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ)
         env["LAKEFORGE_JARS_DIR"] = str(REPO / ".lakeforge" / "jars")
         env.pop("LAKEFORGE_ENV", None)
-        proc = subprocess.run(
+        return subprocess.run(
             list(args), cwd=self.root, env=env, capture_output=True, text=True, timeout=900
         )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{args} exited {proc.returncode}\n{proc.stderr[-3000:]}")
-        return proc
-
-
-def new_project(root: Path) -> Project:
-    shutil.copytree(REPO / "jobs", root / "jobs")
-    shutil.copytree(REPO / "conf", root / "conf")
-    project = Project(root)
-    small_profile(project)
-    (root / "jobs/retail/training").mkdir(exist_ok=True)
-    (root / "jobs/retail/training" / f"{SET}.yml").write_text(SPEC)
-    return project
-
-
-def deliver(project: Project, days: str) -> None:
-    project.run(
-        sys.executable,
-        "jobs/retail/generate_data.py",
-        "--days",
-        "3",
-        "--only",
-        days,
-        "--out",
-        "data/raw/retail",
-    )
-
-
-def small_profile(project: Project) -> None:
-    """The repo's local profile, sized for a test (the same settings otherwise)."""
-    path = project.root / "conf" / "local.yml"
-    profile = yaml.safe_load(path.read_text())
-    profile["spark"]["master"] = "local[2]"
-    profile["spark"]["conf"].update(
-        {
-            "spark.sql.shuffle.partitions": 2,
-            "spark.default.parallelism": 2,
-            "spark.databricks.delta.snapshotPartitions": 2,
-            "spark.ui.enabled": "false",
-        }
-    )
-    path.write_text(yaml.safe_dump(profile))
 
 
 class Jvms:
@@ -172,7 +83,7 @@ class Jvms:
     def __call__(self, label: str, *args: str, point: str | None = None) -> Any:
         env = ("env", f"LAKEFORGE_FAIL_POINT={point}") if point else ("env",)
         t0 = time.monotonic()
-        proc = self.project.run(*env, LAKEFORGE, *args, check=False)
+        proc = self.project.run(*env, LAKEFORGE, *args)
         self.runs.append((label, round(time.monotonic() - t0, 1)))
         if point is not None:
             assert proc.returncode == -9, (
@@ -208,22 +119,34 @@ def pid_alive(pid: int) -> bool:
 def test_chained_kills_then_one_rerun_equal_one_clean_run(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    crashed = new_project(tmp_path / "crashed")
+    sfx = f"_{uuid.uuid4().hex[:8]}"
+    orders, set_name = f"orders{sfx}", f"tiny_set{sfx}"
+    tables = [
+        f"bronze.{orders}",
+        f"silver.{orders}",
+        f"silver.{orders}__quarantine",
+        f"silver.customers{sfx}",
+        f"silver.customers{sfx}__quarantine",
+        f"gold.customer_value{sfx}",
+    ]
+    crashed = Project(new_tiny_project(tmp_path / "crashed", sfx))
     warehouse = crashed.root / "lakehouse" / "warehouse"
     jvm = Jvms(crashed)
-    run = ("run", "jobs/retail/pipeline.yml", "--run-id")
+    run = ("run", PIPELINE, "--run-id")
 
-    deliver(crashed, "1,2")
-    jvm("kill 1", *run, "crash-1", point="ingest.after_log:bronze.orders")
+    deliver_tiny(crashed.root, 1)
+    jvm("kill 1", *run, "crash-1", point=f"ingest.after_log:bronze.{orders}")
     # The dead run's lock file still names it; its flock died with it (the next run takes it).
-    holder = read_holder(lock_path(crashed.root, "retail"))
+    holder = read_holder(lock_path(crashed.root, f"tiny{sfx}"))
     assert holder is not None and holder.run_id == "crash-1" and not pid_alive(holder.pid)
+    # One source: the rerun writes the pending batch (killed before the log knows), and
+    # the rerun after it finds the batch in bronze's txn and commits it to the log.
+    jvm("kill 3", *run, "crash-3", point=f"ingest.after_write:bronze.{orders}")
     jvm("kill 2", *run, "crash-2", point="system.append:ingested_files@0.3")
-    jvm("kill 3", *run, "crash-3", point="ingest.after_write:bronze.order_lines")
     jvm("kill 6", *run, "crash-6", point="system.append:run_end")
 
-    deliver(crashed, "3")
-    orders_path = str(warehouse / "silver.db" / "orders")
+    deliver_tiny(crashed.root, 2)
+    orders_path = str(warehouse / "silver.db" / orders)
 
     def orders_version() -> int:
         row = DeltaTable.forPath(spark, orders_path).history(1).first()
@@ -231,32 +154,33 @@ def test_chained_kills_then_one_rerun_equal_one_clean_run(
         return int(row["version"])
 
     before = orders_version()
-    jvm("kill 7", *run, "crash-7", point="conform.write:silver.orders@0.3")
+    jvm("kill 7", *run, "crash-7", point=f"conform.write:silver.{orders}@0.3")
     assert orders_version() == before, "the kill came after the MERGE committed: not inside it"
     jvm("clean rerun", *run, "final")
 
-    spec = ("publish", f"jobs/retail/training/{SET}.yml")
-    jvm("kill 8", *spec, "--run-id", "crash-8", point=f"publish.after_write:{SET}")
-    jvm("kill 9", *spec, "--run-id", "crash-9", point=f"publish.before_registry:{SET}")
+    spec = ("publish", SPEC)
+    jvm("kill 8", *spec, "--run-id", "crash-8", point=f"publish.after_write:{set_name}")
+    jvm("kill 9", *spec, "--run-id", "crash-9", point=f"publish.before_registry:{set_name}")
     published = jvm("clean publish", *spec).stdout.strip().splitlines()[-1]
 
-    # The reference: one clean run per delivery and one publish, in one process.
-    clean = new_project(tmp_path / "clean")
+    # The reference: one clean run per delivery and one publish, in-process.
+    clean = InProcess(new_tiny_project(tmp_path / "clean", sfx), spark)
     t0 = time.monotonic()
-    clean.run(sys.executable, "-c", REFERENCE)
-    jvm.runs.append(("clean reference", round(time.monotonic() - t0, 1)))
-    reference_wh = clean.root / "lakehouse" / "warehouse"
+    for batch in (1, 2):
+        deliver_tiny(clean.root, batch)
+        clean.lakeforge("run", PIPELINE)
+    clean.lakeforge("publish", SPEC)
+    jvm.runs.append(("clean reference (in-process)", round(time.monotonic() - t0, 1)))
 
-    for table in TABLES:
+    for table in tables:
         schema, name = table.split(".")
         theirs = spark.read.format("delta").load(str(warehouse / f"{schema}.db" / name))
-        ours = spark.read.format("delta").load(str(reference_wh / f"{schema}.db" / name))
-        assertDataFrameEqual(stable(theirs), stable(ours), checkRowOrder=False)
+        assertDataFrameEqual(stable(theirs), stable(spark.table(table)), checkRowOrder=False)
     # No file was ingested twice or lost.
     files = spark.read.format("delta").load(str(warehouse / "lakeforge.db" / "ingested_files"))
     committed = files.where("status = 'committed'").groupBy("table_name", "path").count()
     assert committed.where("count > 1").count() == 0
-    assert committed.count() == 9
+    assert committed.count() == 2
 
     # Every killed run is marked interrupted by the run after it; none is left running.
     events = spark.read.format("delta").load(str(warehouse / "lakeforge.db" / "run_events"))
@@ -271,13 +195,15 @@ def test_chained_kills_then_one_rerun_equal_one_clean_run(
     # The publish: three table versions (two orphaned by the kills), one registry row, and
     # the same splits and checksums as one clean publish.
     registry = spark.read.format("delta").load(str(warehouse / "lakeforge.db" / "training_sets"))
-    assert [r["id"] for r in registry.collect()] == [published] == [f"{SET}-v2"]
-    manifest = json.loads((crashed.root / "training_sets" / SET / f"{published}.json").read_text())
-    (reference,) = (reference_wh.parent.parent / "training_sets" / SET).iterdir()
+    assert [r["id"] for r in registry.collect()] == [published] == [f"{set_name}-v2"]
+    manifest = json.loads(
+        (crashed.root / "training_sets" / set_name / f"{published}.json").read_text()
+    )
+    (reference,) = (clean.root / "training_sets" / set_name).iterdir()
     assert manifest["splits"] == json.loads(reference.read_text())["splits"]
     # Kill 9 left the manifest file of v1, which no registry row names.
-    assert sorted(p.name for p in (crashed.root / "training_sets" / SET).iterdir()) == [
-        f"{SET}-v1.json",
-        f"{SET}-v2.json",
+    assert sorted(p.name for p in (crashed.root / "training_sets" / set_name).iterdir()) == [
+        f"{set_name}-v1.json",
+        f"{set_name}-v2.json",
     ]
-    print("JVM starts:", len(jvm.runs), jvm.runs)
+    print("JVM starts:", len(jvm.runs) - 1, jvm.runs)
