@@ -459,9 +459,9 @@ def jvm_gc(spark: SparkSession) -> None:
 
 def run_lakeforge(spark: SparkSession, pipeline: Path, tag: str) -> SideRun:
     """lakeforge's bronze + silver through its Python API, on the shared session."""
-    from lakeforge.config.loader import load_pipeline
     from lakeforge.pipeline.executor import execute
     from lakeforge.plan.builder import build_plan
+    from lakeforge.plan.load import load_pipeline
 
     sc = spark.sparkContext
     groups = {LF_BRONZE: f"{tag}:lf:bronze", LF_SILVER: f"{tag}:lf:silver"}
@@ -788,7 +788,7 @@ def cpu_model() -> str:
 
 def delta_jar_version(project: Project) -> str:
     """From the manifest of the jar cache the session loaded (lakeforge's own lookup)."""
-    from lakeforge.config.loader import load_pipeline
+    from lakeforge.plan.load import load_pipeline
     from lakeforge.runtime.session import jars_dir_for
 
     loaded = load_pipeline(project.pipeline)
@@ -1003,9 +1003,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def check_config(pipeline: Path) -> None:
     """Validate the generated job before any JVM work (no Spark needed)."""
-    from lakeforge.config.loader import load_pipeline
     from lakeforge.errors import ConfigError
     from lakeforge.plan.builder import build_plan
+    from lakeforge.plan.load import load_pipeline
 
     try:
         build_plan(load_pipeline(pipeline))
@@ -1015,7 +1015,7 @@ def check_config(pipeline: Path) -> None:
 
 
 def start_session(project: Project) -> SparkSession:
-    from lakeforge.config.loader import load_pipeline
+    from lakeforge.plan.load import load_pipeline
     from lakeforge.runtime.session import build_session
 
     loaded = load_pipeline(project.pipeline)

@@ -152,9 +152,9 @@ class Sample:
 
 
 def run_step(spark: SparkSession, path: Path, table: str, tag: str, new_table: bool) -> Sample:
-    from lakeforge.config.loader import load_pipeline
     from lakeforge.pipeline.executor import execute
     from lakeforge.plan.builder import build_plan
+    from lakeforge.plan.load import load_pipeline
 
     if new_table:
         for t in (table, f"{table}__quarantine"):

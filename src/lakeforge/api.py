@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakeforge.config.loader import DEFAULT_ENV, load_pipeline
+from lakeforge.config.loader import DEFAULT_ENV
+from lakeforge.plan.load import load_pipeline
 from lakeforge.redaction import redacts_errors
 from lakeforge.results import RunResult
 from lakeforge.runtime.spark_errors import translating

@@ -188,8 +188,8 @@ def assert_tables_new(spark: SparkSession, tables: list[str]) -> None:
 
 
 def pipeline_tables(pipeline: Path) -> list[str]:
-    from lakeforge.config.loader import load_pipeline
     from lakeforge.plan.builder import build_plan
+    from lakeforge.plan.load import load_pipeline
 
     with contextlib.chdir(pipeline.parents[2]):
         return [step.table for step in build_plan(load_pipeline(pipeline, "local")).steps]

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 
-from lakeforge.config.loader import LoadedPipeline, load_pipeline
 from lakeforge.errors import LakeforgeError
 from lakeforge.plan.builder import build_plan
+from lakeforge.plan.load import LoadedPipeline, load_pipeline
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from lakeforge.config.loader import load_pipeline
 from lakeforge.errors import Code
 from lakeforge.pipeline.executor import execute
 from lakeforge.plan.builder import build_plan
+from lakeforge.plan.load import load_pipeline
 from lakeforge.results import RunResult
 from tests.helpers import make_project
 

@@ -153,9 +153,9 @@ def test_suggest_writes_a_suite_gx_loads_and_lakeforge_runs(
 ) -> None:
     from great_expectations.core import ExpectationSuite
 
-    from lakeforge.config.loader import load_pipeline
     from lakeforge.pipeline.executor import execute
     from lakeforge.plan.builder import build_plan
+    from lakeforge.plan.load import load_pipeline
     from lakeforge.quality.suggest import dumps, profile, suggest_suite
 
     s = uuid.uuid4().hex[:6]

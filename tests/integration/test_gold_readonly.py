@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from lakeforge.config.loader import LoadedPipeline, load_pipeline
 from lakeforge.errors import Code, RunError
 from lakeforge.io.delta import count_rows, latest_version
 from lakeforge.pipeline.executor import execute
 from lakeforge.plan.builder import build_plan
+from lakeforge.plan.load import LoadedPipeline, load_pipeline
 from lakeforge.plan.steps import Plan, TransformStep
 from lakeforge.results import RunResult
 from lakeforge.steps.transform import ReadOnlySession, require_query

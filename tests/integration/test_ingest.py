@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from lakeforge.config.loader import load_pipeline
 from lakeforge.errors import Code
 from lakeforge.io.delta import Txn, latest_version, write_table
 from lakeforge.io.files import read_batch
@@ -19,6 +18,7 @@ from lakeforge.io.listing import list_files
 from lakeforge.lineage.system_tables import INGESTED_FILES
 from lakeforge.pipeline.executor import execute
 from lakeforge.plan.builder import build_plan
+from lakeforge.plan.load import load_pipeline
 from lakeforge.results import RunResult
 from lakeforge.steps.ingest import _events, load_log
 from tests.helpers import make_project

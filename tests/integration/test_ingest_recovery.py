@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from lakeforge.config.loader import load_pipeline
 from lakeforge.errors import Code, RunError
 from lakeforge.io.delta import latest_version
 from lakeforge.io.listing import list_files
@@ -22,6 +21,7 @@ from lakeforge.lineage.system_tables import (
 )
 from lakeforge.pipeline.executor import execute
 from lakeforge.plan.builder import build_plan
+from lakeforge.plan.load import load_pipeline
 from lakeforge.results import RunResult
 from lakeforge.steps.ingest import _events, load_log, repair, retry_file, skip_file
 from tests.helpers import make_project

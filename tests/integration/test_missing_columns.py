@@ -11,13 +11,13 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakeforge.config.loader import load_pipeline
 from lakeforge.config.models import SourceSpec
 from lakeforge.io.delta import write_table
 from lakeforge.io.files import META_MISSING_COLUMNS, missing_columns, read_batch
 from lakeforge.io.listing import list_files
 from lakeforge.pipeline.executor import execute
 from lakeforge.plan.builder import build_plan
+from lakeforge.plan.load import load_pipeline
 from lakeforge.plan.steps import IngestStep
 from lakeforge.steps.casting import absent_from_file, missing_reason
 from lakeforge.steps.ingest import check_schema

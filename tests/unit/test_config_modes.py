@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lakeforge.config.loader import load_pipeline
 from lakeforge.errors import Code, ConfigError
 from lakeforge.plan.builder import build_plan
+from lakeforge.plan.load import load_pipeline
 from tests.helpers import MINIMAL_PIPELINE, make_project
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lakeforge.config.loader import load_pipeline
 from lakeforge.config.roots import is_inside, resolve_roots
 from lakeforge.errors import Code, ConfigError
+from lakeforge.plan.load import load_pipeline
 from tests.helpers import make_project
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from lakeforge.config.loader import LoadedPipeline, load_pipeline
 from lakeforge.config.models import ExpectationItem, SilverTable
 from lakeforge.errors import Code, ConfigError, ConfigIssue
+from lakeforge.plan.load import LoadedPipeline, load_pipeline
 from lakeforge.quality.registry import (
     IGNORED,
     KINDS,
@@ -757,7 +757,7 @@ def test_validate_with_expectations_imports_neither_spark_nor_gx(tmp_path: Path)
         "import sys\n"
         "from click.testing import CliRunner\n"
         "from lakeforge.cli.main import cli\n"
-        "from lakeforge.config.loader import load_pipeline\n"
+        "from lakeforge.plan.load import load_pipeline\n"
         f"loaded = load_pipeline({str(path)!r})\n"
         "print(len(loaded.expectations['silver.orders']))\n"
         f"r = CliRunner().invoke(cli, ['validate', {str(path)!r}])\n"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lakeforge.config.loader import load_pipeline
 from lakeforge.config.sql_guard import query_problem, strip_trailing_semicolons
 from lakeforge.errors import Code, ConfigError
+from lakeforge.plan.load import load_pipeline
 from tests.helpers import MINIMAL_PIPELINE, make_project
 
 QUERIES = [

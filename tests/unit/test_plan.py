@@ -8,11 +8,11 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lakeforge.config.loader import load_pipeline
 from lakeforge.config.references import sql_table_refs
 from lakeforge.plan.builder import build_plan
 from lakeforge.plan.dag import DAG, CycleError
 from lakeforge.plan.explain import plan_text
+from lakeforge.plan.load import load_pipeline
 from lakeforge.plan.steps import ConformStep, IngestStep, TransformStep
 from tests.helpers import REPO, make_project
 

@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from lakeforge import redaction as secrets
 from lakeforge.cli.main import cli
 from lakeforge.config.interpolate import interpolate_string
-from lakeforge.config.loader import load_pipeline
 from lakeforge.errors import Code, ConfigError
 from lakeforge.plan.builder import build_plan
 from lakeforge.plan.explain import plan_text
+from lakeforge.plan.load import load_pipeline
 from tests.helpers import MINIMAL_PIPELINE, make_project
 
 PROFILE = """\

@@ -98,9 +98,9 @@ def validate(files: tuple[Path, ...], env: str) -> None:
 
     A file with a top-level ``labels:`` key is checked as a training-set spec.
     """
-    from lakeforge.config.loader import load_pipeline
     from lakeforge.errors import ConfigError
     from lakeforge.plan.builder import build_plan
+    from lakeforge.plan.load import load_pipeline
 
     failed = False
     for file in files:
@@ -138,9 +138,9 @@ def validate(files: tuple[Path, ...], env: str) -> None:
 )
 def plan(file: Path, env: str, fmt: str) -> None:
     """Show what a run would do, in order, without Spark (the dry run)."""
-    from lakeforge.config.loader import load_pipeline
     from lakeforge.plan.builder import build_plan
     from lakeforge.plan.explain import plan_table, plan_text
+    from lakeforge.plan.load import load_pipeline
 
     loaded = load_pipeline(file, env)
     the_plan = build_plan(loaded)
@@ -207,8 +207,8 @@ def run(
     wait: float,
 ) -> None:
     """Run a pipeline: ingest to bronze, conform to silver, build gold."""
-    from lakeforge.config.loader import load_pipeline
     from lakeforge.pipeline.executor import run_pipeline
+    from lakeforge.plan.load import load_pipeline
     from lakeforge.runtime.lock import Holder
 
     loaded = load_pipeline(file, env)  # config errors before any JVM starts

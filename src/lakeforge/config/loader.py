@@ -1,7 +1,11 @@
 """Load a pipeline file and its environment profile into typed, checked models.
 
-All problems are collected and raised together as one :class:`ConfigError`, each with
-file, line and key path. Nothing here imports pyspark: this is what ``validate`` runs.
+Config only: parse, validate the models, interpolate ``${env:}`` / ``${var:}`` (registering
+secrets), guard gold SQL, check roots and table references. All problems are collected,
+each with file, line and key path (:func:`collect_pipeline_config`), and raised together
+as one :class:`ConfigError` (:func:`load_pipeline_config`). Expectations are resolved
+against the quality registry above this package, in :mod:`lakeforge.plan.load`. Nothing
+here imports pyspark or the quality engine: this is what ``validate`` runs.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,8 +28,6 @@ from lakeforge.config.roots import is_inside, resolve_roots
 from lakeforge.config.sql_guard import QUERY_HINT, query_problem
 from lakeforge.config.yaml_source import KeyPath, YamlDocument, load_yaml
 from lakeforge.errors import Code, ConfigError, ConfigIssue
-from lakeforge.quality.resolve import resolve_expectations
-from lakeforge.quality.spec import Expectation
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,8 +36,12 @@ DEFAULT_ENV = "local"
 
 
 @dataclass(frozen=True)
-class LoadedPipeline:
-    """A pipeline with its profile layered on, ready to be planned."""
+class PipelineConfig:
+    """A pipeline with its profile layered on, checked as config (no expectations resolved).
+
+    ``config_hash`` covers the pipeline file, the profile file and the gold SQL;
+    :class:`lakeforge.plan.load.LoadedPipeline` adds the resolved expectations to it.
+    """
 
     pipeline: Pipeline
     profile: Profile
@@ -47,8 +53,6 @@ class LoadedPipeline:
     profile_file: Path | None
     config_hash: str
     gold_sql: Mapping[str, str]
-    # silver.<name> -> its expectations (suite files expanded), in declaration order
-    expectations: Mapping[str, tuple[Expectation, ...]] = field(default_factory=dict)
 
     def line_of(self, *path: str | int) -> int:
         return self.doc.line_of(tuple(path))
@@ -183,13 +187,31 @@ def load_profile(
     return profile, path
 
 
-def load_pipeline(
+def config_digest(
+    file: Path,
+    profile_file: Path | None,
+    gold_sql: Mapping[str, str],
+    extra: Iterable[bytes] = (),
+) -> str:
+    """The config hash: pipeline file, profile file, gold SQL, then ``extra`` in order."""
+    digest = hashlib.sha256()
+    digest.update(file.read_bytes())
+    if profile_file is not None:
+        digest.update(profile_file.read_bytes())
+    for name in sorted(gold_sql):
+        digest.update(name.encode() + b"\0" + gold_sql[name].encode())
+    for part in extra:
+        digest.update(part)
+    return digest.hexdigest()[:16]
+
+
+def collect_pipeline_config(
     path: str | Path,
     env: str = DEFAULT_ENV,
     conf_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
-) -> LoadedPipeline:
-    """Parse, interpolate, validate and cross-check a pipeline file.
+) -> tuple[PipelineConfig | None, YamlDocument | None, list[ConfigIssue]]:
+    """Parse, interpolate, validate and cross-check a pipeline file, raising nothing.
 
     Args:
         path: the pipeline YAML.
@@ -198,10 +220,10 @@ def load_pipeline(
         environ: environment for ``${env:...}`` (default: ``os.environ``).
 
     Returns:
-        The loaded pipeline.
-
-    Raises:
-        ConfigError: every problem found, located.
+        The config (None when the file, the profile or the models did not load), the
+        parsed pipeline document (None when it did not parse) and every config issue
+        found, in the order found. A config is returned even with issues, so a caller
+        can check more (expectations) and report everything together.
     """
     file = Path(path).resolve()
     display = display_path(file)
@@ -218,7 +240,7 @@ def load_pipeline(
         issues.extend(exc.issues)
         profile, profile_file = None, None
     if doc is None or profile is None:
-        raise ConfigError(issues)
+        return None, doc, issues
 
     raw = doc.data if doc.data is not None else {}
     variables: dict[str, str] = {}
@@ -235,27 +257,14 @@ def load_pipeline(
 
     data = interpolate_tree(raw, variables, err, environ)
     pipeline = _validate(Pipeline, data, doc, issues)
-    gold_sql: dict[str, str] = {}
-    expectations: dict[str, tuple[Expectation, ...]] = {}
-    if pipeline is not None:
-        roots = resolve_roots(project_root, profile.allowed_roots)
-        issues.extend(check_source_paths(pipeline, project_root, roots, doc))
-        gold_sql = _read_sql_files(pipeline, file, doc, issues, roots)
-        issues.extend(check_gold_queries(pipeline, gold_sql, doc))
-        issues.extend(check_references(pipeline, gold_sql, doc))
-        expectations = resolve_expectations(pipeline, file, doc, issues, display_path)
-    if issues or pipeline is None:
-        raise ConfigError(issues)
-
-    digest = hashlib.sha256()
-    digest.update(file.read_bytes())
-    if profile_file is not None:
-        digest.update(profile_file.read_bytes())
-    for name in sorted(gold_sql):
-        digest.update(name.encode() + b"\0" + gold_sql[name].encode())
-    for name in sorted(expectations):  # suite files are part of the config
-        digest.update(repr(expectations[name]).encode())
-    return LoadedPipeline(
+    if pipeline is None:
+        return None, doc, issues
+    roots = resolve_roots(project_root, profile.allowed_roots)
+    issues.extend(check_source_paths(pipeline, project_root, roots, doc))
+    gold_sql = _read_sql_files(pipeline, file, doc, issues, roots)
+    issues.extend(check_gold_queries(pipeline, gold_sql, doc))
+    issues.extend(check_references(pipeline, gold_sql, doc))
+    config = PipelineConfig(
         pipeline=pipeline,
         profile=profile,
         env=env,
@@ -264,10 +273,28 @@ def load_pipeline(
         project_root=project_root,
         doc=doc,
         profile_file=profile_file,
-        config_hash=digest.hexdigest()[:16],
+        config_hash=config_digest(file, profile_file, gold_sql),
         gold_sql=gold_sql,
-        expectations=expectations,
     )
+    return config, doc, issues
+
+
+def load_pipeline_config(
+    path: str | Path,
+    env: str = DEFAULT_ENV,
+    conf_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> PipelineConfig:
+    """:func:`collect_pipeline_config`, raising on any issue; expectations are not
+    resolved (for that, and for planning, use :func:`lakeforge.plan.load.load_pipeline`).
+
+    Raises:
+        ConfigError: every config problem found, located.
+    """
+    config, _, issues = collect_pipeline_config(path, env, conf_dir, environ)
+    if issues or config is None:
+        raise ConfigError(issues)
+    return config
 
 
 def _outside(path: str, roots: tuple[str, ...], what: str) -> str:

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lakeforge.config.loader import LoadedPipeline
 from lakeforge.errors import Code, LakeforgeError, RunError
 from lakeforge.faults import fail_point
 from lakeforge.lineage.system_tables import (
@@ -25,6 +24,7 @@ from lakeforge.lineage.system_tables import (
     record_run,
     record_step,
 )
+from lakeforge.plan.load import LoadedPipeline
 from lakeforge.plan.steps import ConformStep, IngestStep, Plan, Step, TransformStep
 from lakeforge.results import RunResult, StepResult, new_run_id
 from lakeforge.runtime.lock import Holder, pipeline_lock

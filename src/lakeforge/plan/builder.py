@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from lakeforge.config.loader import SYSTEM_SCHEMA, LoadedPipeline
+from lakeforge.config.loader import SYSTEM_SCHEMA
 from lakeforge.config.references import sql_table_refs
 from lakeforge.errors import Code, PlanError
 from lakeforge.plan.dag import DAG, CycleError
+from lakeforge.plan.load import LoadedPipeline
 from lakeforge.plan.steps import ConformStep, IngestStep, Plan, SourceLocation, Step, TransformStep
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from lakeforge.config.loader import LoadedPipeline
+from lakeforge.plan.load import LoadedPipeline
 from lakeforge.plan.steps import ConformStep, IngestStep, Plan, TransformStep
 from lakeforge.redaction import redact
 

@@ -24,7 +24,7 @@ from lakeforge.quality.registry import KINDS, check_kwargs, columns_of
 from lakeforge.quality.spec import Expectation, default_name
 
 if TYPE_CHECKING:
-    from lakeforge.config.loader import LoadedPipeline
+    from lakeforge.plan.load import LoadedPipeline
 
 Report = Callable[[YamlDocument, KeyPath, str, bool], None]  # doc, path, message, at value
 

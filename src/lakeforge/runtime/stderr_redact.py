@@ -237,7 +237,7 @@ def register_config_secrets(env: str, args: Iterable[str]) -> None:
     """Register the secrets ``lakeforge ARGS --env ENV`` would resolve: the profile's, and
     those of every pipeline file among ``args``. Failures are ignored (the command itself
     reports them); what resolves is registered."""
-    from lakeforge.config.loader import find_project_root, load_pipeline, load_profile
+    from lakeforge.config.loader import find_project_root, load_pipeline_config, load_profile
 
     root = find_project_root(Path.cwd()) or Path.cwd()
     with contextlib.suppress(Exception):
@@ -248,4 +248,4 @@ def register_config_secrets(env: str, args: Iterable[str]) -> None:
             continue
         with contextlib.suppress(Exception):
             if path.is_file():
-                load_pipeline(path, env)
+                load_pipeline_config(path, env)
