@@ -159,6 +159,13 @@ def test_a_pipeline_run_records_missing_columns_and_balances(
         "day1.csv": [],
         "day2.csv": ["note"],
     }
+    # Row 3's file had no `note`: quarantined for that, not landed with a NULL note.
+    quarantine = spark.table(f"silver.mc_{s}__quarantine").collect()
+    assert [(r["reason"], r["record"]) for r in quarantine] == [
+        ("missing_column:note", quarantine[0]["record"])
+    ]
+    assert '"id":"3"' in quarantine[0]["record"].replace(" ", "")
+    assert sorted(r["id"] for r in spark.table(f"silver.mc_{s}").collect()) == [1, 2]
     for step in result.steps:
         assert step.rows_read == 3
         assert step.rows_read == (

@@ -67,7 +67,7 @@ QUARANTINE_PREFIX = "expectation:"
 DROP_PREFIX = "drop:"
 # Reasons the cast and key checks give (see steps.rows.flag_rows): such rows were never
 # evaluated by an expectation.
-CHECK_PREFIXES = ("cast_failed:", "null_not_allowed:", "malformed_record")
+CHECK_PREFIXES = ("cast_failed:", "null_not_allowed:", "missing_column:", "malformed_record")
 
 
 def flag_name(i: int) -> str:

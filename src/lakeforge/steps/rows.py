@@ -26,7 +26,7 @@ from lakeforge.plan.steps import ConformStep
 from lakeforge.quality.evaluate import CHECK_PREFIXES
 from lakeforge.quality.gate import BAD, REASONS, Observed, Written
 from lakeforge.results import StepResult
-from lakeforge.steps.casting import strict_cast
+from lakeforge.steps.casting import absent_from_file, strict_cast
 from lakeforge.write import WriteStrategy
 from lakeforge.write.scd2 import IS_CURRENT, ROW_HASH, VALID_FROM
 
@@ -90,9 +90,17 @@ def flag_rows(df: DataFrame, step: ConformStep) -> DataFrame:
             )
         )
         failing.append(cast_failed)
+        # A column its row's file lacked (bronze's _lf_missing_columns) is not a NULL value:
+        # a declared column that is not optional sets the row aside for that reason alone.
+        absent = None if column.optional else absent_from_file(df.columns, src, name)
+        is_null = raw.isNull()
+        if absent is not None:
+            reasons.append(absent.reason)
+            failing.append(absent.flag)
+            is_null = is_null & ~absent.flag
         if not column.nullable or name in spec.keys:
-            reasons.append(F.when(raw.isNull(), F.lit(f"null_not_allowed:{name}")))
-            failing.append(raw.isNull())
+            reasons.append(F.when(is_null, F.lit(f"null_not_allowed:{name}")))
+            failing.append(is_null)
     # array_compact (drop the nulls) is code-generated; filter() with a lambda is not.
     checks = F.array_compact(F.array(*reasons))
     if CORRUPT in df.columns:
