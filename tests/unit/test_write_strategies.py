@@ -10,7 +10,7 @@ import pytest
 from lakeforge.config.models import Action, GoldTable, SilverTable, WriteMode
 from lakeforge.io.delta import Commit, Txn
 from lakeforge.quality.spec import Expectation
-from lakeforge.write import STRATEGIES, Target, spec_hash, strategy_for
+from lakeforge.write import STRATEGIES, Target, aside_for, spec_hash, strategy_for
 from lakeforge.write.append import Append
 from lakeforge.write.merge import Merge
 from lakeforge.write.overwrite import Overwrite
@@ -61,9 +61,9 @@ def test_incremental_modes_carry_txn_ids_keyed_by_the_input_version() -> None:
 
 
 def test_the_quarantine_is_rebuilt_with_a_rebuild_and_appended_otherwise() -> None:
-    assert type(strategy_for("overwrite").aside) is Overwrite
+    assert type(aside_for(strategy_for("overwrite"))) is Overwrite
     for mode in ("append", "merge", "scd2"):
-        assert type(strategy_for(mode).aside) is Append
+        assert type(aside_for(strategy_for(mode))) is Append
 
 
 def test_which_writes_report_an_observation() -> None:

@@ -50,7 +50,7 @@ from lakeforge.steps.rows import (
     written_rows,
 )
 from lakeforge.steps.versions import resolve_version
-from lakeforge.write import Target, WriteStrategy, spec_hash, strategy_for
+from lakeforge.write import Target, WriteStrategy, aside_for, spec_hash, strategy_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -157,7 +157,7 @@ def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Q
     add = strategy.check_schema(spark, target, checked.landed, spec.schema_evolution, where)
     target = replace(target, add_columns=add)
     # Quarantine first: a crash after it is repaired by the txn-skipped retry.
-    aside_by = strategy.aside
+    aside_by = aside_for(strategy)
     q_target = Target(
         step.quarantine_table,
         step.table,

@@ -33,4 +33,9 @@ def strategy_for(mode: WriteMode | str) -> WriteStrategy:
     return STRATEGIES[WriteMode(mode)]()
 
 
-__all__ = ["STRATEGIES", "Target", "WriteStrategy", "spec_hash", "strategy_for"]
+def aside_for(strategy: WriteStrategy) -> WriteStrategy:
+    """The strategy of a step's quarantine: rebuilt with a rebuild, else appended."""
+    return strategy_for(strategy.aside_mode)
+
+
+__all__ = ["STRATEGIES", "Target", "WriteStrategy", "aside_for", "spec_hash", "strategy_for"]

@@ -53,12 +53,9 @@ class WriteStrategy:
     keeps_history: ClassVar[bool] = False  # scd2: rows are versions, ranked against it
     managed_columns: ClassVar[tuple[str, ...]] = ()  # columns the strategy adds itself
 
-    @property
-    def aside(self) -> WriteStrategy:
-        """The strategy of the step's quarantine: rebuilt with a rebuild, else appended."""
-        from lakeforge.write import strategy_for
-
-        return strategy_for(WriteMode.APPEND)
+    # How the step's quarantine is written: rebuilt with a rebuild, else appended (see
+    # :func:`lakeforge.write.aside_for`; a mode, not a strategy, so base imports no subclass).
+    aside_mode: ClassVar[WriteMode] = WriteMode.APPEND
 
     def silver_txn(self, table: str, source: str, version: int) -> Txn | None:
         """Txn id of a silver write (or its quarantine's) consuming ``source`` at

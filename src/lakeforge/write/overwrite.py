@@ -16,9 +16,7 @@ class Overwrite(WriteStrategy):
     mode: ClassVar[WriteMode] = WriteMode.OVERWRITE
     incremental: ClassVar[bool] = False  # reads the whole input version: no txn id
 
-    @property
-    def aside(self) -> WriteStrategy:
-        return self  # the quarantine is rebuilt with the table
+    aside_mode: ClassVar[WriteMode] = WriteMode.OVERWRITE  # the quarantine is rebuilt too
 
     def observes(self, target: Target) -> bool:
         # A plain overwrite of an existing table by name reports its query's metrics;
