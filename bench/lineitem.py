@@ -326,9 +326,11 @@ def lakeforge_declares_dedup() -> bool:
     return "dedup" in SilverTable.model_fields
 
 
-def profile_yaml() -> dict[str, Any]:
-    """``conf/local.yml``: the keys of the repository's own local profile, tuned small."""
+def profile_yaml(data_glob: str) -> dict[str, Any]:
+    """``conf/local.yml``: the keys of the repository's own local profile, tuned small; the
+    generated data's folder (outside the project) is an allowed root (LF-CFG-012)."""
     return {
+        "allowed_roots": [str(Path(data_glob).parent)],
         "description": "lakeforge benchmark (bench/lineitem.py): 2 cores, quiet",
         "spark": {"master": MASTER, "conf": dict(SPARK_CONF)},
         "warehouse": "lakehouse/warehouse",
@@ -376,7 +378,7 @@ class Project:
 
 def write_project(work: Path, data: Dataset, declare_dedup: bool) -> Project:
     root = work / "project"
-    write_yaml(root / "conf" / "local.yml", profile_yaml())
+    write_yaml(root / "conf" / "local.yml", profile_yaml(data.glob))
     pipeline = root / "jobs" / "lineitem" / "pipeline.yml"
     warmup = root / "jobs" / "lineitem_warmup" / "pipeline.yml"
     write_yaml(pipeline, pipeline_yaml("lineitem", data.glob, declare_dedup))

@@ -219,7 +219,7 @@ def prepare(work: Path, scale: float) -> tuple[li.Dataset, li.Project, dict[str,
     """Generate (or reuse) the data and write the two pipelines, checked without a JVM."""
     data = li.generate_lineitem(work.resolve(), scale)
     root = work.resolve() / "quality-project"
-    li.write_yaml(root / "conf" / "local.yml", li.profile_yaml())
+    li.write_yaml(root / "conf" / "local.yml", li.profile_yaml(data.glob))
     paths = {
         PLAIN: root / "jobs" / "plain" / "pipeline.yml",
         CHECKED: root / "jobs" / "checked" / "pipeline.yml",
