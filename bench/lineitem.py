@@ -540,6 +540,8 @@ def hand_bronze(spark: SparkSession, path: str, run_id: str, batch_id: int = 1) 
             F.col("_metadata.file_path").alias(SOURCE_FILE),
             F.col("_metadata.file_size").alias(SOURCE_SIZE),
             F.col("_metadata.file_modification_time").alias(SOURCE_MTIME),
+            # lakeforge lists the columns a row's file lacked; a declared schema: none.
+            F.array().cast("array<string>").alias("_lf_missing_columns"),
         )
     )
     (
