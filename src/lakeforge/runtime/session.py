@@ -17,7 +17,10 @@ from lakeforge.config.models import Profile
 from lakeforge.errors import Code, RuntimeSetupError
 from lakeforge.runtime import jars as jarcache
 from lakeforge.runtime.java import check_java
-from lakeforge.runtime.spark_errors import check_metastore_free, describe
+from lakeforge.runtime.spark_errors import describe, wait_metastore_free
+
+# Seconds a Derby holder gets to let go before LF-RT-006 (see build_session).
+METASTORE_GRACE_S = 20.0
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -162,10 +165,12 @@ def build_session(profile: Profile, root: Path, app_name: str | None = None) -> 
     from pyspark.sql import SparkSession
 
     # Derby lets one process boot the metastore. A second one fails deep in Hive after
-    # 30 s of retries and thousands of log lines: name the holder up front.
+    # 30 s of retries and thousands of log lines: name the holder up front. The JVM of a
+    # command that has just returned keeps Derby open while it shuts down, so two commands
+    # in a row (./dev example) would collide: a holder gets a short grace to let go first.
     fresh = not submitted and SparkContext._active_spark_context is None
     if settings.derby_home is not None and fresh:
-        check_metastore_free(project_path(root, profile.metastore.path))
+        wait_metastore_free(project_path(root, profile.metastore.path), METASTORE_GRACE_S)
 
     builder = SparkSession.builder.appName(settings.app_name)
     if not submitted:
