@@ -3,6 +3,7 @@ and silver's casting can tell it from a NULL value (issue 14, point 4)."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 import uuid
 from pathlib import Path
@@ -12,15 +13,25 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakeforge.config.models import SourceSpec
-from lakeforge.io.delta import write_table
-from lakeforge.io.files import META_MISSING_COLUMNS, missing_columns, read_batch
+from lakeforge.io.delta import last_commit, write_table
+from lakeforge.io.files import (
+    META_MISSING_COLUMNS,
+    MISSING_KEY,
+    lacks_from_history,
+    missing_columns,
+    read_batch,
+    recorded_lacks,
+    table_lacks,
+)
 from lakeforge.io.listing import list_files
 from lakeforge.pipeline.executor import execute
 from lakeforge.plan.builder import build_plan
 from lakeforge.plan.load import load_pipeline
-from lakeforge.plan.steps import IngestStep
-from lakeforge.steps.casting import absent_from_file, missing_reason
+from lakeforge.plan.steps import ConformStep, IngestStep
+from lakeforge.quality.gate import BAD, REASONS
+from lakeforge.steps.casting import absent_from_file, may_lack, missing_reason
 from lakeforge.steps.ingest import check_schema
+from lakeforge.steps.rows import flag_rows
 from tests.helpers import make_project
 
 pytestmark = pytest.mark.spark
@@ -36,6 +47,38 @@ def test_missing_columns_are_the_batch_and_table_columns_a_header_lacks() -> Non
         "old",
     ]
     assert missing_columns(("a",), [("a",)]) == []
+
+
+def test_the_newest_record_answers_past_commits_that_add_no_rows() -> None:
+    def meta(lacks: list[str] | None) -> str:
+        return json.dumps({"lakeforge_run_id": "r", "batch_id": 1, MISSING_KEY: lacks})
+
+    recorded = ("WRITE", {"numFiles": "2"}, meta(["qty"]))
+    # Newest first: metadata-only commits, OPTIMIZE, a DELETE, an empty append are passed.
+    assert lacks_from_history(
+        [
+            ("SET TBLPROPERTIES", {}, None),
+            ("OPTIMIZE", {"numAddedFiles": "1"}, None),
+            ("DELETE", {"numAddedFiles": "3"}, None),
+            ("WRITE", {"numFiles": "0"}, None),
+            recorded,
+            ("WRITE", {"numFiles": "1"}, meta([])),
+        ]
+    ) == {"qty"}
+    assert lacks_from_history([("WRITE", {"numFiles": "1"}, meta([]))]) == set()
+    # A commit that may add rows without a record (another writer, an older bronze, a
+    # MERGE, a RESTORE), a malformed record, or no record at all: the log cannot say.
+    for unknown in [
+        ("WRITE", {"numFiles": "1"}, None),
+        ("WRITE", {"numFiles": "1"}, '{"lakeforge_run_id": "r"}'),
+        ("MERGE", {"numTargetFilesAdded": "1"}, None),
+        ("RESTORE", {"numRestoredFiles": "1"}, None),
+        ("CREATE TABLE", {}, None),
+        ("WRITE", {"numFiles": "1"}, meta(None)),
+    ]:
+        assert lacks_from_history([unknown, recorded]) is None, unknown
+    assert lacks_from_history([]) is None
+    assert lacks_from_history([("SET TBLPROPERTIES", {}, None)]) is None
 
 
 def _write(folder: Path, name: str, text: str) -> None:
@@ -131,6 +174,14 @@ def test_a_bronze_table_older_than_the_column_keeps_working(
     assert missing_reason("quantity") == "missing_column:quantity"
     assert absent_from_file(["id", "qty"], "qty", "qty") is None
 
+    # Neither commit recorded what rows lack (written without lakeforge's ingest): the log
+    # cannot say, so silver tests every row; bronze's next record comes from the rows.
+    assert recorded_lacks(spark, table) is None
+    assert may_lack(bronze, table, ["id", "qty"]) == {"id", "qty"}
+    assert table_lacks(spark, table) == {"qty"}
+    third = read_batch(spark, spec, list_files(spark, str(raw1)), "r3", 3, table)
+    assert third.lacks == ["qty"]  # old.csv has every column; the table's rows do not
+
 
 def test_a_pipeline_run_records_missing_columns_and_balances(
     spark: SparkSession, tmp_path: Path
@@ -165,9 +216,76 @@ def test_a_pipeline_run_records_missing_columns_and_balances(
         ("missing_column:note", quarantine[0]["record"])
     ]
     assert '"id":"3"' in quarantine[0]["record"].replace(" ", "")
+    # The bronze commit says so: silver knows which column to test without reading rows.
+    meta = last_commit(spark, f"bronze.mc_{s}").meta  # type: ignore[union-attr]
+    assert meta is not None and meta[MISSING_KEY] == ["note"]
     assert sorted(r["id"] for r in spark.table(f"silver.mc_{s}").collect()) == [1, 2]
     for step in result.steps:
         assert step.rows_read == 3
         assert step.rows_read == (
             step.rows_written + step.rows_quarantined + step.rows_dropped + step.rows_deduplicated
         )
+
+
+def _read_schema(df: object) -> str:
+    """The data columns the physical plan reads from the table's files."""
+    plan = str(df._jdf.queryExecution().executedPlan().toString())  # type: ignore[attr-defined]
+    return plan[plan.index("ReadSchema") :]
+
+
+def test_silver_reads_the_array_only_when_the_log_says_a_column_may_be_missing(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    s = uuid.uuid4().hex[:6]
+    raw = tmp_path / "raw"
+    _write(raw, "day1.csv", "id,note\n1,a\n2,\n")
+    text = f"""\
+        name: mr_{s}
+        bronze:
+          mr_{s}:
+            source: {{format: csv, path: {raw}}}
+        silver:
+          mr_{s}:
+            from: bronze.mr_{s}
+            keys: [id]
+            columns:
+              id: bigint
+              note: string
+        """
+    bronze = f"bronze.mr_{s}"
+    loaded = load_pipeline(make_project(tmp_path, textwrap.dedent(text)))
+    plan = build_plan(loaded)
+    conform = plan.steps[1]
+    assert isinstance(conform, ConformStep)
+    result = execute(plan, spark, loaded.project_root)
+    assert result.ok, result
+    assert last_commit(spark, bronze).meta[MISSING_KEY] == []  # type: ignore[index,union-attr]
+    # A commit that adds no rows leaves the record in force.
+    spark.sql(f"ALTER TABLE {bronze} SET TBLPROPERTIES ('t.rep' = '1')")
+    assert recorded_lacks(spark, bronze) == set()
+    flagged = flag_rows(spark.table(bronze), conform).select(REASONS, BAD)
+    assert META_MISSING_COLUMNS not in _read_schema(flagged)
+    # Row 2's NULL note is a value (nullable), not a missing column.
+    assert [r[REASONS] for r in flagged.collect()] == [[], []]
+
+    # A later file without `note`: the record (cumulative) names it, silver tests it.
+    _write(raw, "day2.csv", "id\n3\n")
+    result = execute(build_plan(loaded), spark, loaded.project_root)
+    assert result.ok, result
+    assert recorded_lacks(spark, bronze) == {"note"}
+    flagged = flag_rows(spark.table(bronze), conform).select("id", REASONS, BAD)
+    assert META_MISSING_COLUMNS in _read_schema(flagged)
+    got = {r["id"]: (r[REASONS], r[BAD]) for r in flagged.collect()}
+    assert got == {"1": ([], False), "2": ([], False), "3": (["missing_column:note"], True)}
+    quarantine = spark.table(f"silver.mr_{s}__quarantine").collect()
+    assert [r["reason"] for r in quarantine] == ["missing_column:note"]
+
+    # A complete file later still records `note`: rows already in bronze lack it.
+    _write(raw, "day3.csv", "id,note\n4,d\n")
+    result = execute(build_plan(loaded), spark, loaded.project_root)
+    assert result.ok, result
+    assert last_commit(spark, bronze).meta[MISSING_KEY] == ["note"]  # type: ignore[index,union-attr]
+    # Another writer's rows (no record): the log cannot say, every row is tested.
+    spark.sql(f"INSERT INTO {bronze} (id, note) VALUES ('5', 'e')")
+    assert recorded_lacks(spark, bronze) is None
+    assert may_lack(spark.table(bronze), bronze, ["id", "note"]) == {"id", "note"}

@@ -31,13 +31,19 @@
   so silver can tell "absent from the file" from a NULL value. Other formats (and CSV with
   a declared ``schema``, where a short line is malformed) give an empty array: a JSON key
   or Parquet column one file lacks reads as NULL there.
+- Bronze's commits also record, in their ``userMetadata`` (:data:`MISSING_KEY`), every
+  column any row of the table so far lacks (:attr:`BatchRead.lacks`). Reading the per-row
+  array and testing it per declared column cost silver about 40% of its step
+  (bench/RESULTS.md, 2026-11-30), so silver asks the Delta log first
+  (:func:`recorded_lacks`) and reads the array only when a column it declares may be
+  missing, or when the log cannot say.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +51,7 @@ from urllib.parse import unquote
 
 from lakeforge.config.models import SourceSpec
 from lakeforge.errors import Code, RunError
+from lakeforge.io.delta import parse_metadata
 from lakeforge.io.listing import BOM, FileInfo, parse_header, read_first_line
 
 if TYPE_CHECKING:
@@ -109,12 +116,17 @@ class BatchRead:
         source_rows: records counted from the accepted files themselves, independently of
             ``df`` (see :func:`count_source_rows`).
         files: the accepted files (``files`` given minus ``rejected``), sorted.
+        lacks: the columns any row of the table may lack once ``df`` lands, sorted: those
+            some accepted file lacks (the union of its rows' ``_lf_missing_columns``,
+            known here without reading them) and the table's so far (:func:`table_lacks`).
+            Bronze records it in its commit (:data:`MISSING_KEY`).
     """
 
     df: DataFrame
     rejected: list[RejectedFile] = field(default_factory=list)
     source_rows: int = 0
     files: list[FileInfo] = field(default_factory=list)
+    lacks: list[str] = field(default_factory=list)
 
 
 def resolve_source_path(path: str, root: Path) -> str:
@@ -648,13 +660,22 @@ def read_batch(
             f"{spec.path}: reading",
         )
         rejected.extend(bad)
+    lacks: set[str] = set()
     if df is None:
         df = _empty(spark, run_id, batch_id)
+    else:
+        lacks = table_lacks(spark, table) if table is not None else set()
+        if spec.format == "csv" and not spec.schema_:
+            # What _read_csv gave the files that were read, per header group.
+            groups = list(dict.fromkeys(headers[f.path] for f in kept))
+            for names in groups:
+                lacks.update(missing_columns(names, groups, known))
     return BatchRead(
         df=df,
         rejected=sorted(rejected, key=lambda r: r.file.path),
         source_rows=sum(counts.get(f.path, 0) for f in kept),
         files=kept,
+        lacks=sorted(lacks),
     )
 
 
@@ -673,3 +694,91 @@ def _empty(spark: SparkSession, run_id: str, batch_id: int) -> DataFrame:
         f"{META_SOURCE_MTIME} timestamp, {META_MISSING_COLUMNS} array<string>"
     )
     return spark.createDataFrame([], schema)
+
+
+# --- what the Delta log says about _lf_missing_columns --------------------------------
+
+# The userMetadata key of a bronze commit: the columns any row of the table may lack, this
+# batch's and every earlier one's (a sorted list; empty when no file ever lacked one).
+MISSING_KEY = "missing_columns"
+# How far back the log is read for the newest commit that recorded it.
+HISTORY_LIMIT = 50
+# Operations that add no rows: the rows they keep (rewritten by OPTIMIZE, REORG or a
+# DELETE's surviving rows) come from commits older than them. A RESTORE is not among them:
+# it can bring back rows deleted before a record was started from the table's rows.
+_ROWLESS = frozenset(
+    {
+        "ADD COLUMNS",
+        "ADD CONSTRAINT",
+        "CHANGE COLUMN",
+        "DELETE",
+        "DROP CONSTRAINT",
+        "OPTIMIZE",
+        "REORG",
+        "SET TBLPROPERTIES",
+        "UNSET TBLPROPERTIES",
+        "UPGRADE PROTOCOL",
+        "VACUUM END",
+        "VACUUM START",
+    }
+)
+
+
+def recorded_lacks(spark: SparkSession, table: str) -> set[str] | None:
+    """The columns any row of ``table`` may lack, as its newest bronze commit recorded them.
+
+    The Delta log is read newest first (at most :data:`HISTORY_LIMIT` commits, from the
+    log alone, no job over data): commits that add no rows are passed over, the first one
+    that recorded ``missing_columns`` answers (its list covers every earlier commit).
+
+    Returns:
+        The recorded columns; None when the log cannot say (another writer's commit that
+        may add rows, a table bronze wrote before it kept the record, or no such commit in
+        reach): then only the rows can tell.
+    """
+    from delta.tables import DeltaTable
+
+    if not spark.catalog.tableExists(table):
+        return None
+    rows = (
+        DeltaTable.forName(spark, table)
+        .history(HISTORY_LIMIT)
+        .select("operation", "operationMetrics", "userMetadata")
+        .collect()
+    )
+    return lacks_from_history(
+        (r["operation"], r["operationMetrics"], r["userMetadata"]) for r in rows
+    )
+
+
+def lacks_from_history(
+    commits: Iterable[tuple[str, Mapping[str, str] | None, str | None]],
+) -> set[str] | None:
+    """:func:`recorded_lacks` from the commits (operation, operationMetrics,
+    userMetadata), newest first."""
+    for operation, metrics, user_metadata in commits:
+        recorded = parse_metadata(user_metadata).get(MISSING_KEY)
+        if isinstance(recorded, list):
+            return {str(c) for c in recorded}
+        added = (metrics or {}).get("numAddedFiles", (metrics or {}).get("numFiles"))
+        if operation not in _ROWLESS and added != "0":
+            return None
+    return None
+
+
+def table_lacks(spark: SparkSession, table: str) -> set[str]:
+    """The columns any row of the bronze table ``table`` lacks, for its next commit's
+    record: from the log (:func:`recorded_lacks`) or, when the log cannot say (a table
+    older than the record), from its rows once (one job over ``_lf_missing_columns``)."""
+    from pyspark.sql import functions as F
+
+    if not spark.catalog.tableExists(table):
+        return set()
+    recorded = recorded_lacks(spark, table)
+    if recorded is not None:
+        return recorded
+    df = spark.table(table)
+    if META_MISSING_COLUMNS not in df.columns:
+        return set()
+    listed = df.select(F.explode(META_MISSING_COLUMNS).alias("c")).distinct().collect()
+    return {str(r["c"]) for r in listed}

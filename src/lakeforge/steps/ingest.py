@@ -50,7 +50,13 @@ from lakeforge.io.delta import (
     table_exists,
     write_table,
 )
-from lakeforge.io.files import META_COLUMNS, comparable_path, read_batch, resolve_source_path
+from lakeforge.io.files import (
+    META_COLUMNS,
+    MISSING_KEY,
+    comparable_path,
+    read_batch,
+    resolve_source_path,
+)
 from lakeforge.io.listing import FileInfo, Skipped, list_source
 from lakeforge.lineage.system_tables import (
     INGESTED_FILES,
@@ -410,7 +416,8 @@ def _commit_batch(
             step.table,
             merge_schema=merge_schema,
             txn=Txn(app_id(step.table), batch_id),
-            metadata={"batch_id": batch_id, "files": len(read.files)},
+            # Silver reads what rows may lack from here, not from every row (io/files.py).
+            metadata={"batch_id": batch_id, "files": len(read.files), MISSING_KEY: read.lacks},
         )
     fail_point(f"ingest.after_write:{step.table}")
     # The log tells the truth (these files are in bronze) before a mismatch is raised.

@@ -26,7 +26,7 @@ from lakeforge.plan.steps import ConformStep
 from lakeforge.quality.evaluate import CHECK_PREFIXES
 from lakeforge.quality.gate import BAD, REASONS, Observed, Written
 from lakeforge.results import StepResult
-from lakeforge.steps.casting import absent_from_file, strict_cast
+from lakeforge.steps.casting import absent_from_file, may_lack, strict_cast
 from lakeforge.write import WriteStrategy
 from lakeforge.write.scd2 import IS_CURRENT, ROW_HASH, VALID_FROM
 
@@ -68,6 +68,9 @@ def flag_rows(df: DataFrame, step: ConformStep) -> DataFrame:
             f"(available: {available}); mark a column `optional: true` if the feed may lack it",
         )
     input_types = dict(df.dtypes)
+    # Only columns the bronze log says some file lacked get the per-row absence test.
+    required = [c.source or name for name, c in spec.columns.items() if not c.optional]
+    lackable = may_lack(df, step.source_table, [s for s in required if s in df.columns])
     casts: list[Column] = []
     reasons: list[Column] = []
     failing: list[Column] = []  # the same checks as booleans: see BAD
@@ -92,7 +95,7 @@ def flag_rows(df: DataFrame, step: ConformStep) -> DataFrame:
         failing.append(cast_failed)
         # A column its row's file lacked (bronze's _lf_missing_columns) is not a NULL value:
         # a declared column that is not optional sets the row aside for that reason alone.
-        absent = None if column.optional else absent_from_file(df.columns, src, name)
+        absent = absent_from_file(df.columns, src, name) if src in lackable else None
         is_null = raw.isNull()
         if absent is not None:
             reasons.append(absent.reason)
