@@ -147,3 +147,19 @@ def test_profile_conf_overrides_base(tmp_path: Path) -> None:
     assert s.conf["spark.sql.session.timeZone"] == "Europe/Berlin"
     assert s.conf["spark.sql.warehouse.dir"] == "s3a://b/w"
     assert not s.hive and "spark.hadoop.javax.jdo.option.ConnectionURL" not in s.conf
+
+
+def test_profile_driver_options_add_to_lakeforges(tmp_path: Path) -> None:
+    """A profile's ``spark.driver.extraJavaOptions`` keeps lakeforge's log4j config and
+    Derby home: the options are joined, not replaced."""
+    profile = Profile.model_validate(
+        {"spark": {"conf": {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}}}
+    )
+    opts = (
+        session_settings(profile, tmp_path, need_jars=False)
+        .conf["spark.driver.extraJavaOptions"]
+        .split()
+    )
+    assert opts[-1] == "-XX:TieredStopAtLevel=1"
+    assert any(o.startswith("-Dlog4j2.configurationFile=") for o in opts)
+    assert f"-Dderby.system.home={tmp_path / 'lakehouse'}" in opts

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 LAYER_SCHEMAS = ("bronze", "silver", "gold")
+DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 
 # Settings every lakeforge session needs; a profile's `spark.conf` may add or override.
 BASE_CONF = {
@@ -127,8 +128,11 @@ def session_settings(
     java_opts = [f"-Dlog4j2.configurationFile=file:{log_conf}"]
     if derby_home is not None:
         java_opts.append(f"-Dderby.system.home={derby_home}")
-    conf["spark.driver.extraJavaOptions"] = " ".join(java_opts)
     conf.update(profile.spark.conf)
+    # A profile's driver options (e.g. JIT flags for short-lived jobs) add to lakeforge's
+    # own: replacing them would drop the log4j config and send derby.log to the cwd.
+    extra = str(profile.spark.conf.get(DRIVER_JAVA_OPTIONS, "")).strip()
+    conf[DRIVER_JAVA_OPTIONS] = " ".join([*java_opts, *([extra] if extra else [])])
     jar_files: list[Path] = []
     if need_jars:
         jdir = jars_dir_for(profile, root)
