@@ -59,11 +59,13 @@ jar_bundles: [delta]
 """
 
 # The JVM subprocesses: no metastore to create or share, the secret in a conf Spark SQL
-# can read (`${spark.lakeforge.canary}`: Spark's variable substitution).
+# can read (`${spark.lakeforge.canary}`: Spark's variable substitution). Their JVMs live
+# for one query: C1-only JIT and the serial GC cost a third less CPU than the defaults.
 MEM_PROFILE = """\
 spark:
   master: local[1]
   conf:
+    spark.driver.extraJavaOptions: -XX:TieredStopAtLevel=1 -XX:+UseSerialGC
     spark.hadoop.fs.s3a.secret.key: ${env:LF_CANARY_SECRET}
     spark.lakeforge.canary: ${env:LF_CANARY_SECRET}
     spark.ui.enabled: "false"
