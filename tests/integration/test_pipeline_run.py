@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import csv
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import Row, SparkSession
 
 from lakeforge.errors import Code
 from lakeforge.pipeline.executor import execute
 from lakeforge.plan.builder import build_plan
 from lakeforge.plan.load import load_pipeline
+from lakeforge.results import RunResult
 from tests.helpers import make_project
 
 pytestmark = pytest.mark.spark
@@ -79,12 +81,47 @@ def expected_split(rows: list[list[str]]) -> tuple[list[list[str]], list[list[st
     return good, bad
 
 
-def test_run_lands_quarantines_and_accounts(spark: SparkSession, tmp_path: Path) -> None:
+# A batch the second run brings: one new file with one new valid order.
+DAY2 = [ORDERS[0], ["8", "1.00", "2026-11-03"]]
+
+
+@dataclass(frozen=True)
+class Shop:
+    """One pipeline run twice (a module fixture shared by the two tests below), with what
+    the first run left in its tables read right after it."""
+
+    s: str
+    first: RunResult
+    second: RunResult
+    landed: list[Row]
+    dtypes: dict[str, str]
+    quarantine: list[Row]
+    gold: list[Row]
+
+
+@pytest.fixture(scope="module")
+def shop(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Shop:
     s = uuid.uuid4().hex[:6]
-    path = make_project(tmp_path, pipeline_text(s))
-    write_csv(tmp_path / "raw" / "orders" / "day1.csv", ORDERS)
+    root = tmp_path_factory.mktemp("shop")
+    path = make_project(root, pipeline_text(s))
+    write_csv(root / "raw" / "orders" / "day1.csv", ORDERS)
     loaded = load_pipeline(path)
-    result = execute(build_plan(loaded), spark, loaded.project_root)
+    first = execute(build_plan(loaded), spark, loaded.project_root)
+    landed = spark.table(f"silver.orders_{s}")
+    seen = (
+        landed.collect(),
+        dict(landed.dtypes),
+        spark.table(f"silver.orders_{s}__quarantine").collect(),
+        spark.table(f"gold.revenue_{s}").collect(),
+    )
+    # A new file (rewriting day1.csv in place would be a changed file: LF-RUN-004).
+    write_csv(root / "raw" / "orders" / "day2.csv", DAY2)
+    second = execute(build_plan(loaded), spark, loaded.project_root)
+    return Shop(s, first, second, *seen)
+
+
+def test_run_lands_quarantines_and_accounts(shop: Shop) -> None:
+    s, result = shop.s, shop.first
     assert result.ok, result.error
 
     good, bad = expected_split(ORDERS)
@@ -99,12 +136,11 @@ def test_run_lands_quarantines_and_accounts(spark: SparkSession, tmp_path: Path)
     assert silver.inputs == {f"bronze.orders_{s}": 0}
     assert all(step.balanced for step in result.steps)
 
-    landed = spark.table(f"silver.orders_{s}")
-    assert sorted(r["order_id"] for r in landed.collect()) == sorted(int(r[0]) for r in good)
-    assert dict(landed.dtypes)["amount"] == "decimal(10,2)"
-    assert dict(landed.dtypes)["order_date"] == "date"
+    assert sorted(r["order_id"] for r in shop.landed) == sorted(int(r[0]) for r in good)
+    assert shop.dtypes["amount"] == "decimal(10,2)"
+    assert shop.dtypes["order_date"] == "date"
 
-    q = {r["record"]: r for r in spark.table(f"silver.orders_{s}__quarantine").collect()}
+    q = {r["record"]: r for r in shop.quarantine}
     assert len(q) == len(bad)
     reasons = sorted(r["reason"] for r in q.values())
     assert reasons == sorted(
@@ -121,10 +157,7 @@ def test_run_lands_quarantines_and_accounts(spark: SparkSession, tmp_path: Path)
     # The original record keeps every column, nulls included.
     assert any('"order_id":null' in record for record in q)
 
-    revenue = {
-        r["order_date"].isoformat(): r["revenue"]
-        for r in spark.table(f"gold.revenue_{s}").collect()
-    }
+    revenue = {r["order_date"].isoformat(): r["revenue"] for r in shop.gold}
     expect: dict[str, Decimal] = {}
     for r in good:
         expect[r[2]] = expect.get(r[2], Decimal(0)) + (Decimal(r[1]) if r[1] else Decimal(0))
@@ -132,26 +165,20 @@ def test_run_lands_quarantines_and_accounts(spark: SparkSession, tmp_path: Path)
     assert gold.rows_read == len(good)
 
 
-def test_second_run_makes_new_versions(spark: SparkSession, tmp_path: Path) -> None:
-    s = uuid.uuid4().hex[:6]
-    path = make_project(tmp_path, pipeline_text(s))
-    write_csv(tmp_path / "raw" / "orders" / "day1.csv", ORDERS[:3])
-    loaded = load_pipeline(path)
-    first = execute(build_plan(loaded), spark, loaded.project_root)
-    # A new file (rewriting day1.csv in place would be a changed file: LF-RUN-004).
-    write_csv(tmp_path / "raw" / "orders" / "day2.csv", [ORDERS[0], ORDERS[6]])
-    second = execute(build_plan(loaded), spark, loaded.project_root)
+def test_second_run_makes_new_versions(spark: SparkSession, shop: Shop) -> None:
+    s, first, second = shop.s, shop.first, shop.second
+    good, _ = expected_split(ORDERS)
     assert first.ok and second.ok
     assert [st.version for st in second.steps] == [1, 1, 1]
     hist = spark.sql(f"DESCRIBE HISTORY silver.orders_{s}").orderBy("version").collect()
     assert [first.run_id in h["userMetadata"] for h in hist] == [True, False]
-    assert (
-        spark.sql(f"SELECT COUNT(*) AS n FROM silver.orders_{s} VERSION AS OF 0").first()["n"] == 2
-    )  # type: ignore[index]
+    assert spark.sql(f"SELECT COUNT(*) AS n FROM silver.orders_{s} VERSION AS OF 0").first()[
+        "n"
+    ] == len(good)  # type: ignore[index]
     # Only the new file was ingested; the overwrite silver rebuilds from all of bronze.
     assert second.steps[0].rows_written == 1
-    assert spark.table(f"bronze.orders_{s}").count() == 3
-    assert spark.table(f"silver.orders_{s}").count() == 3
+    assert spark.table(f"bronze.orders_{s}").count() == len(ORDERS) - 1 + 1
+    assert spark.table(f"silver.orders_{s}").count() == len(good) + 1
 
 
 def test_missing_source_fails_step_and_skips_downstream(

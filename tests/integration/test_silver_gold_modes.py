@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -61,12 +62,62 @@ silver:
 # the separate counting pass (verify_counts), which then must agree with the commits.
 VERIFY = pytest.mark.parametrize("verify", ["false", "true"])
 
+# The merge and scd2 tests share one pipeline run twice (a module fixture): each silver
+# table reads its own bronze and is accounted and committed on its own, so one run per
+# batch serves every variant instead of two runs per test.
+MODES = """\
+name: modes_{s}
+bronze:
+  ev_{s}: {source: {format: csv, path: raw/ev}}
+  cu_{s}: {source: {format: csv, path: raw/cu}}
+silver:
+  st_false_{s}:
+    from: bronze.ev_{s}
+    keys: [id]
+    sequence_by: ts
+    mode: merge
+    delete_when: op = 'D'
+    verify_counts: false
+    columns: {id: int, v: string, ts: timestamp}
+  st_true_{s}:
+    from: bronze.ev_{s}
+    keys: [id]
+    sequence_by: ts
+    mode: merge
+    delete_when: op = 'D'
+    verify_counts: true
+    columns: {id: int, v: string, ts: timestamp}
+  cu_false_{s}:
+    from: bronze.cu_{s}
+    keys: [id]
+    sequence_by: at
+    mode: scd2
+    scd2: {track: [tier]}
+    verify_counts: false
+    columns: {id: int, tier: string, at: timestamp}
+  cu_true_{s}:
+    from: bronze.cu_{s}
+    keys: [id]
+    sequence_by: at
+    mode: scd2
+    scd2: {track: [tier]}
+    verify_counts: true
+    columns: {id: int, tier: string, at: timestamp}
+"""
 
-@VERIFY
-def test_merge_latest_wins_late_rows_never_overwrite_and_deletes(
-    spark: SparkSession, tmp_path: Path, verify: str
-) -> None:
-    p = Project(tmp_path, MERGE.replace("{verify}", verify))
+
+@dataclass(frozen=True)
+class Modes:
+    """The shared pipeline after its two runs."""
+
+    p: Project
+    first: RunResult
+    second: RunResult
+
+
+@pytest.fixture(scope="module")
+def modes(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Modes:
+    p = Project(tmp_path_factory.mktemp("modes"), MODES)
     p.feed(
         "ev",
         "1.csv",
@@ -78,9 +129,17 @@ def test_merge_latest_wins_late_rows_never_overwrite_and_deletes(
         3,q,2026-11-01 10:00:00,U
         """,
     )
-    r1 = p.run(spark)
-    silver = r1.step(p.t("silver.st_{s}"))
-    assert (silver.rows_read, silver.rows_written, silver.rows_deduplicated) == (4, 3, 1)
+    p.feed(
+        "cu",
+        "1.csv",
+        """\
+        id,tier,at
+        1,bronze,2026-11-01 00:00:00
+        1,silver,2026-11-02 00:00:00
+        2,gold,2026-11-01 00:00:00
+        """,
+    )
+    first = p.run(spark)
     p.feed(
         "ev",
         "2.csv",
@@ -92,47 +151,6 @@ def test_merge_latest_wins_late_rows_never_overwrite_and_deletes(
         4,new,2026-11-02 10:00:00,U
         """,
     )
-    r2 = p.run(spark)
-    step = r2.step(p.t("silver.st_{s}"))
-    # 1 late (never wins, still offered to the MERGE), 2 update, 3 delete, 4 new.
-    assert (step.rows_read, step.rows_written, step.rows_deduplicated) == (4, 4, 0)
-    rows = {r["id"]: r["v"] for r in spark.table(p.t("silver.st_{s}")).collect()}
-    assert rows == {1: "b", 2: "y", 4: "new"}  # 1 kept "b" (late "late" lost), 3 deleted
-    ops = [r["operation"] for r in spark.sql(f"DESCRIBE HISTORY {p.t('silver.st_{s}')}").collect()]
-    assert ops[0] == "MERGE"
-
-
-SCD2 = """\
-name: c_{s}
-bronze:
-  cu_{s}: {source: {format: csv, path: raw/cu}}
-silver:
-  cu_{s}:
-    from: bronze.cu_{s}
-    keys: [id]
-    sequence_by: at
-    mode: scd2
-    scd2: {track: [tier]}
-    verify_counts: {verify}
-    columns: {id: int, tier: string, at: timestamp}
-"""
-
-
-@VERIFY
-def test_scd2_keeps_history(spark: SparkSession, tmp_path: Path, verify: str) -> None:
-    p = Project(tmp_path, SCD2.replace("{verify}", verify))
-    p.feed(
-        "cu",
-        "1.csv",
-        """\
-        id,tier,at
-        1,bronze,2026-11-01 00:00:00
-        1,silver,2026-11-02 00:00:00
-        2,gold,2026-11-01 00:00:00
-        """,
-    )
-    r1 = p.run(spark)
-    assert r1.step(p.t("silver.cu_{s}")).rows_written == 3
     p.feed(
         "cu",
         "2.csv",
@@ -144,8 +162,31 @@ def test_scd2_keeps_history(spark: SparkSession, tmp_path: Path, verify: str) ->
         3,bronze,2026-11-04 00:00:00
         """,
     )
-    r2 = p.run(spark)
-    step = r2.step(p.t("silver.cu_{s}"))
+    second = p.run(spark)
+    return Modes(p, first, second)
+
+
+@VERIFY
+def test_merge_latest_wins_late_rows_never_overwrite_and_deletes(
+    spark: SparkSession, modes: Modes, verify: str
+) -> None:
+    table = modes.p.t(f"silver.st_{verify}_{{s}}")
+    silver = modes.first.step(table)
+    assert (silver.rows_read, silver.rows_written, silver.rows_deduplicated) == (4, 3, 1)
+    step = modes.second.step(table)
+    # 1 late (never wins, still offered to the MERGE), 2 update, 3 delete, 4 new.
+    assert (step.rows_read, step.rows_written, step.rows_deduplicated) == (4, 4, 0)
+    rows = {r["id"]: r["v"] for r in spark.table(table).collect()}
+    assert rows == {1: "b", 2: "y", 4: "new"}  # 1 kept "b" (late "late" lost), 3 deleted
+    ops = [r["operation"] for r in spark.sql(f"DESCRIBE HISTORY {table}").collect()]
+    assert ops[0] == "MERGE"
+
+
+@VERIFY
+def test_scd2_keeps_history(spark: SparkSession, modes: Modes, verify: str) -> None:
+    table = modes.p.t(f"silver.cu_{verify}_{{s}}")
+    assert modes.first.step(table).rows_written == 3
+    step = modes.second.step(table)
     # id 1 unchanged (deduplicated), id 2 changes, id 2's old row is late (quarantined), id 3 new.
     assert (step.rows_read, step.rows_written, step.rows_quarantined, step.rows_deduplicated) == (
         4,
@@ -161,7 +202,7 @@ def test_scd2_keeps_history(spark: SparkSession, tmp_path: Path, verify: str) ->
             str(r["valid_to"])[:10] if r["valid_to"] else None,
             r["is_current"],
         )
-        for r in spark.table(p.t("silver.cu_{s}")).collect()
+        for r in spark.table(table).collect()
     )
     assert hist == [
         (1, "bronze", "2026-11-01", "2026-11-02", False),
@@ -170,7 +211,7 @@ def test_scd2_keeps_history(spark: SparkSession, tmp_path: Path, verify: str) ->
         (2, "platinum", "2026-11-04", None, True),
         (3, "bronze", "2026-11-04", None, True),
     ]
-    q = spark.table(p.t("silver.cu_{s}__quarantine")).collect()
+    q = spark.table(f"{table}__quarantine").collect()
     assert [r["reason"] for r in q] == ["late_change:at"]
 
 
@@ -222,12 +263,11 @@ def test_append_is_incremental_pins_hold_and_gold_modes(
     assert spark.table(p.t("gold.snap_{s}")).count() == 2
 
 
-def test_run_is_recorded_in_system_tables(spark: SparkSession, tmp_path: Path) -> None:
-    p = Project(tmp_path, MERGE.replace("{verify}", "false"))
-    p.feed("ev", "1.csv", "id,v,ts,op\n1,a,2026-11-01 10:00:00,U\n")
-    result = p.run(spark)
+def test_run_is_recorded_in_system_tables(spark: SparkSession, modes: Modes) -> None:
+    # The shared pipeline's first run: its merge table (verify_counts false) was new.
+    p, result = modes.p, modes.first
     run = spark.sql(f"SELECT * FROM lakeforge.runs WHERE run_id = '{result.run_id}'").collect()
-    assert [(r["status"], r["pipeline"]) for r in run] == [("succeeded", p.t("m_{s}"))]
+    assert [(r["status"], r["pipeline"]) for r in run] == [("succeeded", p.t("modes_{s}"))]
     assert run[0]["ended_at"] is not None and run[0]["code_version"].startswith("lakeforge ")
     rows = spark.sql(
         f"SELECT table_name, role, version, rows_in, rows_landed FROM lakeforge.table_versions "
@@ -236,9 +276,13 @@ def test_run_is_recorded_in_system_tables(spark: SparkSession, tmp_path: Path) -
     got = [(r["table_name"], r["role"], r["version"]) for r in rows]
     assert (p.t("bronze.ev_{s}"), "write", 0) in got
     assert (p.t("bronze.ev_{s}"), "read", 0) in got
-    assert (p.t("silver.st_{s}"), "write", 0) in got
-    assert (p.t("silver.st_{s}__quarantine"), "write", 0) in got
-    meta = json.loads(spark.sql(f"DESCRIBE HISTORY {p.t('silver.st_{s}')}").first()["userMetadata"])
+    assert (p.t("silver.st_false_{s}"), "write", 0) in got
+    assert (p.t("silver.st_false_{s}__quarantine"), "write", 0) in got
+    # The commit that run made (the table's version 0; the second run made version 1).
+    [commit] = (
+        spark.sql(f"DESCRIBE HISTORY {p.t('silver.st_false_{s}')}").where("version = 0").collect()
+    )
+    meta = json.loads(commit["userMetadata"])
     assert meta["lakeforge_run_id"] == result.run_id
     assert meta["source_versions"] == {p.t("bronze.ev_{s}"): 0}
 
