@@ -14,7 +14,7 @@ the batch (:func:`find_commit`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -83,9 +83,12 @@ def table_exists(spark: SparkSession, table: str) -> bool:
     return bool(spark.catalog.tableExists(table))
 
 
-def latest_version(spark: SparkSession, table: str) -> int | None:
-    """Newest Delta version of ``table`` (None when the table does not exist)."""
-    if not table_exists(spark, table):
+def latest_version(spark: SparkSession, table: str, known: bool = False) -> int | None:
+    """Newest Delta version of ``table`` (None when the table does not exist).
+
+    ``known``: the caller just saw the table exist (skips a metastore lookup).
+    """
+    if not known and not table_exists(spark, table):
         return None
     from delta.tables import DeltaTable
 
@@ -120,17 +123,38 @@ def parse_metadata(raw: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def find_commit(spark: SparkSession, table: str, **match: Any) -> Commit | None:
-    """The newest commit whose userMetadata contains every ``key: value`` of ``match``."""
+# Commits looked at before reading a table's whole history: what a step looks for is
+# almost always among the newest, and the whole log of a long-lived table is thousands.
+RECENT = 20
+
+
+def _newest(spark: SparkSession, table: str, wanted: Callable[[Any], bool]) -> Any | None:
+    """The newest history row of ``table`` that ``wanted`` accepts: the last
+    :data:`RECENT` commits first, the whole history only if none of them is."""
     from delta.tables import DeltaTable
 
+    history = DeltaTable.forName(spark, table)
+    recent = history.history(RECENT).collect()
+    rows = recent if len(recent) < RECENT else None
+    for row in recent:
+        if wanted(row):
+            return row
+    if rows is not None:  # that was the whole history
+        return None
+    return next((row for row in history.history().collect()[RECENT:] if wanted(row)), None)
+
+
+def find_commit(spark: SparkSession, table: str, **match: Any) -> Commit | None:
+    """The newest commit whose userMetadata contains every ``key: value`` of ``match``."""
     if not table_exists(spark, table):
         return None
-    for row in DeltaTable.forName(spark, table).history().collect():
+
+    def wanted(row: Any) -> bool:
         meta = parse_metadata(row["userMetadata"])
-        if all(meta.get(k) == v for k, v in match.items()):
-            return _commit_from_row(table, row, committed_now=False)
-    return None
+        return all(meta.get(k) == v for k, v in match.items())
+
+    row = _newest(spark, table, wanted)
+    return _commit_from_row(table, row, committed_now=False) if row is not None else None
 
 
 def last_commit(spark: SparkSession, table: str) -> Commit | None:
@@ -140,25 +164,26 @@ def last_commit(spark: SparkSession, table: str) -> Commit | None:
     return _commit_from_row(table, row, committed_now=True) if row is not None else None
 
 
-def lakeforge_meta(spark: SparkSession, table: str, consumed: str | None = None) -> dict[str, Any]:
+def lakeforge_meta(
+    spark: SparkSession, table: str, consumed: str | None = None, known: bool = False
+) -> dict[str, Any]:
     """The userMetadata of ``table``'s newest commit or, given ``consumed``, of its newest
-    commit that recorded a version of that input in ``source_versions`` ({} if none)."""
+    commit that recorded a version of that input in ``source_versions`` ({} if none).
+    ``known``: the caller just saw the table exist (skips a metastore lookup)."""
     from delta.tables import DeltaTable
 
-    if not table_exists(spark, table):
+    if not known and not table_exists(spark, table):
         return {}
-    history = DeltaTable.forName(spark, table)
-    rows = (
-        history.history(1).select("userMetadata").collect()
-        if consumed is None
-        else history.history().select("userMetadata").collect()
-    )
-    for row in rows:
-        meta = parse_metadata(row["userMetadata"])
-        versions = meta.get("source_versions")
-        if consumed is None or (isinstance(versions, dict) and consumed in versions):
-            return meta
-    return {}
+    if consumed is None:
+        rows = DeltaTable.forName(spark, table).history(1).select("userMetadata").collect()
+        return parse_metadata(rows[0]["userMetadata"]) if rows else {}
+
+    def wanted(row: Any) -> bool:
+        versions = parse_metadata(row["userMetadata"]).get("source_versions")
+        return isinstance(versions, dict) and consumed in versions
+
+    row = _newest(spark, table, wanted)
+    return parse_metadata(row["userMetadata"]) if row is not None else {}
 
 
 def write_table(
@@ -271,7 +296,7 @@ def merge_into(
     if txn is not None:
         extra["txn"] = [txn.app_id, txn.version]
     meta = commit_metadata(run_id, step, **extra)
-    before = latest_version(spark, table)
+    before = latest_version(spark, table, known=True)  # forName below needs it to exist
     merge = DeltaTable.forName(spark, table).alias("t").merge(source.alias("s"), condition)
     auto = "spark.databricks.delta.schema.autoMerge.enabled"
     previous = spark.conf.get(auto, None)
@@ -286,10 +311,9 @@ def merge_into(
                 spark.conf.unset(auto)
             else:
                 spark.conf.set(auto, previous)
-    after = latest_version(spark, table)
-    if after is not None and after != before:
-        commit = last_commit(spark, table)
-        assert commit is not None
+    # One read of the newest commit says both whether the MERGE committed and what.
+    commit = last_commit(spark, table)
+    if commit is not None and commit.version != before:
         return commit
     if txn is not None:
         earlier = find_commit(spark, table, txn=[txn.app_id, txn.version])

@@ -86,26 +86,28 @@ def _read(
 def _conform(ctx: StepContext, step: ConformStep, result: StepResult, quality: Quality) -> None:
     spark, spec, source = ctx.spark, step.spec, step.source_table
     strategy = strategy_for(spec.mode)
-    if not table_exists(spark, source):
+    # One metastore lookup and one log read for the input, shared with resolve_version.
+    newest = latest_version(spark, source)
+    if newest is None:
         raise RunError(
             Code.STEP_FAILED,
             f"{step.location}: {step.table}: upstream table {source} does not exist",
         )
-    version = resolve_version(spark, step.source_ref)
+    version = resolve_version(spark, step.source_ref, latest=newest)
     result.inputs[source] = version
     exists = table_exists(spark, step.table)
     q_exists = table_exists(spark, step.quarantine_table)
     last: int | None = None
     last_hash = None
     if exists and q_exists:
-        consumed = lakeforge_meta(spark, step.table, consumed=source)
+        consumed = lakeforge_meta(spark, step.table, consumed=source, known=True)
         if consumed:
             last, last_hash = int(consumed["source_versions"][source]), consumed.get("spec_hash")
     current_hash = spec_hash(spec.model_dump_json(by_alias=True), repr(step.expectations))
     if last is not None and last >= version and (strategy.incremental or last_hash == current_hash):
         # Nothing new upstream (and, for a rebuild, the same definition): no commit.
-        result.version = latest_version(spark, step.table)
-        result.quarantine_version = latest_version(spark, step.quarantine_table)
+        result.version = latest_version(spark, step.table, known=True)
+        result.quarantine_version = latest_version(spark, step.quarantine_table, known=True)
         return
     df, rows_in = _read(ctx, step, version, last if strategy.incremental else None)
     source_columns = [c for c in df.columns if not c.startswith("_lf_") or c in (CORRUPT,)]

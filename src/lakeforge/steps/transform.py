@@ -325,10 +325,11 @@ def run_transform(ctx: StepContext, step: TransformStep, result: StepResult) -> 
         result.inputs[table] = version
         result.rows_read += count_rows(spark, table, version)
     digest = spec_hash(step.spec.model_dump_json(), step.sql or "")
-    previous = lakeforge_meta(spark, step.table)
+    exists = table_exists(spark, step.table)  # one metastore lookup for the step
+    previous = lakeforge_meta(spark, step.table, known=True) if exists else {}
     if previous.get("source_versions") == versions and previous.get("spec_hash") == digest:
         # Same inputs, same definition: the table already holds this result.
-        result.version = latest_version(spark, step.table)
+        result.version = latest_version(spark, step.table, known=True)
         return
     if step.sql is not None:
         text = rewrite_sql(step.sql)
@@ -342,7 +343,7 @@ def run_transform(ctx: StepContext, step: TransformStep, result: StepResult) -> 
         step.table,
         step.table,
         ctx.run_id,
-        table_exists(spark, step.table),
+        exists,
         meta,
         txn=strategy.gold_txn(step.table, versions),
         keys=tuple(step.spec.keys),
