@@ -8,6 +8,14 @@ hand-made row counts of every step, with rows in = landed + quarantined + droppe
 deduplicated. For CSV sources the data lines of the raw files are also counted here, in
 plain Python, and must equal bronze's rows in: a row Spark loses between file and bronze
 breaks that count.
+
+The run cases share their runs (a run has a fixed cost, lock, system tables and run
+records, that would otherwise be paid once per case): each case is loaded and planned from
+its own copy, and the plans' steps are run in one pipeline run, case after case, each
+ingest reading the path its own project would resolve. The executor stops a run at its first
+failed step, so a case is never put after one that fails: the cases not reached run in the
+next run (expected failures come last, so each costs one run of its own). Each test asserts
+its case against the case's steps of that run; ``-k <case>`` runs one case alone.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from __future__ import annotations
 import glob
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,11 +33,13 @@ import yaml
 from lakeforge.errors import LakeforgeError
 from lakeforge.plan.builder import build_plan
 from lakeforge.plan.load import LoadedPipeline, load_pipeline
+from lakeforge.plan.steps import IngestStep, Plan, Step
+from lakeforge.results import RunResult
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from lakeforge.results import RunResult, StepResult
+    from lakeforge.results import StepResult
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad"
 OUTCOMES = ("landed", "quarantined", "rejected_file", "config_error", "run_error")
@@ -54,6 +64,7 @@ class Case:
     rejected: tuple[str, ...]
     rows: dict[str, dict[str, int]]
     multiline: bool  # CSV records may span lines: no line count
+    alone: bool  # runs in a run of its own, never with other cases
 
     @classmethod
     def read(cls, folder: Path) -> Case:
@@ -74,6 +85,7 @@ class Case:
             rejected=tuple(expect.get("rejected") or ()),
             rows={str(k): dict(v or {}) for k, v in (expect.get("rows") or {}).items()},
             multiline=bool(spec.get("multiline", False)),
+            alone=bool(spec.get("alone", False)),
         )
 
 
@@ -145,14 +157,126 @@ def test_config_error_case(case: Case, tmp_path: Path) -> None:
     assert case.code in codes, f"{case.name}: expected {case.code}, got {info.value}"
 
 
-@pytest.mark.spark
-@pytest.mark.parametrize("case", RUN_CASES, ids=[c.name for c in RUN_CASES])
-def test_run_case(case: Case, tmp_path: Path, spark: SparkSession) -> None:
+@dataclass
+class Ran:
+    """A run case's share of a run: its pipeline and its steps' result, or why it has none."""
+
+    loaded: LoadedPipeline | None = None
+    result: RunResult | None = None
+    error: BaseException | None = None
+
+
+@pytest.fixture(scope="module")
+def ran(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, spark: SparkSession
+) -> dict[str, Ran]:
+    """Every selected run case, run: together in as few runs as the executor allows, or
+    alone when its case.yml says ``alone: true`` or names a profile (``env:``)."""
     from lakeforge.pipeline.executor import execute
 
-    pipeline = as_project(case, tmp_path)
-    loaded = load(case, pipeline)
-    result = execute(build_plan(loaded), spark, loaded.project_root)
+    selected = {
+        item.callspec.params["case"].name
+        for item in request.session.items
+        if getattr(item, "originalname", None) == "test_run_case" and hasattr(item, "callspec")
+    }
+    root = tmp_path_factory.mktemp("bad-corpus")
+    out: dict[str, Ran] = {}
+    planned: dict[str, Plan] = {}
+    together: list[Case] = []
+    written: set[str] = set()
+    for case in RUN_CASES:
+        if case.name not in selected:
+            continue
+        out[case.name] = Ran()
+        try:
+            loaded = load(case, as_project(case, root))
+            plan = build_plan(loaded)
+        except Exception as exc:
+            out[case.name].error = exc
+            continue
+        out[case.name].loaded = loaded
+        if case.alone or case.env or written & set(plan.tables):
+            try:
+                out[case.name].result = execute(plan, spark, loaded.project_root)
+            except Exception as exc:
+                out[case.name].error = exc
+            continue
+        planned[case.name] = plan
+        written |= set(plan.tables)
+        together.append(case)
+
+    # Expected failures last: the run stops at a failed step, and skips what comes after.
+    pending = sorted(together, key=lambda c: c.outcome == "run_error")
+    while pending:
+        steps: list[Step] = []
+        for case in pending:
+            own = out[case.name].loaded
+            assert own is not None
+            steps += [relocated(s, own) for s in planned[case.name].steps]
+        plan = Plan(
+            pipeline="bad_corpus",
+            env=planned[pending[0].name].env,
+            config_hash="bad_corpus",
+            file=str(root),
+            steps=tuple(steps),
+            directory=str(root),
+        )
+        try:
+            result = execute(plan, spark, root)
+        except Exception as exc:  # not a step's failure: every case of the run carries it
+            for case in pending:
+                out[case.name].error = exc
+            break
+        reached = [c for c in pending if share(planned[c.name], result) is not None]
+        assert reached, f"run {result.run_id} reached no case: {result.error}"
+        for case in reached:
+            out[case.name].result = share(planned[case.name], result)
+        pending = [c for c in pending if c not in reached]
+    return out
+
+
+def relocated(step: Step, loaded: LoadedPipeline) -> Step:
+    """The step run from another project root: an ingest reads the path its own project
+    resolves (URIs and absolute paths unchanged)."""
+    from lakeforge.io.files import resolve_source_path
+
+    if isinstance(step, IngestStep):
+        return replace(step, source_path=resolve_source_path(step.source_path, loaded.project_root))
+    return step
+
+
+def share(plan: Plan, run: RunResult) -> RunResult | None:
+    """A case's share of a shared run, as its own run would have returned it; ``None`` when
+    the run stopped before the case. The run stops at its first failed step, so the run's
+    error is that step's: a case whose step failed carries it, a case before it succeeded."""
+    tables = set(plan.tables)
+    steps = [s for s in run.steps if s.table in tables]
+    if all(s.status == "skipped" for s in steps):
+        return None
+    failed = any(s.status == "failed" for s in steps)
+    return RunResult(
+        run_id=run.run_id,
+        pipeline=plan.pipeline,
+        env=run.env,
+        config_hash=plan.config_hash,
+        status="failed" if failed else "succeeded",
+        started_at=run.started_at,
+        ended_at=run.ended_at,
+        seconds=run.seconds,
+        steps=steps,
+        error=run.error if failed else None,
+        error_code=run.error_code if failed else None,
+    )
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("case", RUN_CASES, ids=[c.name for c in RUN_CASES])
+def test_run_case(case: Case, ran: dict[str, Ran], spark: SparkSession) -> None:
+    got = ran[case.name]
+    if got.error is not None:
+        raise got.error
+    loaded, result = got.loaded, got.result
+    assert loaded is not None and result is not None
 
     if case.outcome == "run_error":
         assert not result.ok, f"{case.name}: the run succeeded, expected {case.code}"
@@ -336,3 +460,36 @@ def test_about_is_one_line_of_prose() -> None:
     spec = yaml.safe_load(_about_as_text(text))
     assert spec == {"about": "a file with encoding: latin1 lands", "expect": {"outcome": "landed"}}
     assert yaml.safe_load(_about_as_text('about: "quoted: kept"\n')) == {"about": "quoted: kept"}
+
+
+def test_share_of_a_shared_run(tmp_path: Path) -> None:
+    """A case's share of a run: its steps only; failed with the run's error when one of its
+    steps failed, succeeded when the run failed after it, none when the run never reached it."""
+    from lakeforge.results import StepResult
+
+    case = next(c for c in RUN_CASES if c.name == "c10_empty_csv")
+    plan = build_plan(load(case, as_project(case, tmp_path)))
+    mine = [StepResult(table=t, kind="ingest", mode="append", status="ok") for t in plan.tables]
+    other = StepResult(table="bronze.other", kind="ingest", mode="append", status="failed")
+    run = RunResult(
+        run_id="r1",
+        pipeline="p",
+        env="local",
+        config_hash="h",
+        status="failed",
+        steps=[*mine, other],
+        error="LF-RUN-003 other",
+        error_code="LF-RUN-003",
+    )
+    ok = share(plan, run)
+    assert ok is not None and ok.ok and ok.steps == mine and ok.error_code is None
+    assert ok.run_id == "r1" and ok.pipeline == plan.pipeline
+
+    mine[-1].status = "failed"
+    failed = share(plan, RunResult(**{**run.__dict__, "steps": [*mine, other]}))
+    assert failed is not None and not failed.ok and failed.error_code == "LF-RUN-003"
+
+    skipped = [
+        StepResult(table=t, kind="ingest", mode="append", status="skipped") for t in plan.tables
+    ]
+    assert share(plan, RunResult(**{**run.__dict__, "steps": [other, *skipped]})) is None
