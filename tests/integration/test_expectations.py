@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import textwrap
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import Row, SparkSession
 
 from lakeforge.errors import Code
 from lakeforge.pipeline.executor import execute
@@ -74,10 +75,12 @@ class Project:
         loaded = load_pipeline(self.path)
         return execute(build_plan(loaded), spark, loaded.project_root, data_env=data_env)
 
-    def results(self, spark: SparkSession, run_id: str) -> dict[str, dict[str, object]]:
+    def results(
+        self, spark: SparkSession, run_id: str, table: str | None = None
+    ) -> dict[str, dict[str, object]]:
         rows = spark.sql(
             f"SELECT * FROM lakeforge.quality_results WHERE run_id = '{run_id}' "
-            f"AND table_name = '{self.table}'"
+            f"AND table_name = '{table or self.table}'"
         ).collect()
         return {r["expectation"]: r.asDict() for r in rows}
 
@@ -105,17 +108,39 @@ ALL_ACTIONS = """\
 """
 
 
-def test_actions_warn_drop_quarantine_and_accounting(spark: SparkSession, tmp_path: Path) -> None:
-    p = Project(tmp_path, ALL_ACTIONS)
-    result = p.run(spark)
+@dataclass(frozen=True)
+class AllActions:
+    """ALL_ACTIONS run once on the 10 orders (a module fixture): what the run left in its
+    tables is read right after it, so a later run on the same project (the test of an
+    existing table's rebuild) does not change what the first test sees."""
+
+    p: Project
+    first: RunResult
+    landed: list[Row]
+    quarantine: list[Row]
+
+
+@pytest.fixture(scope="module")
+def all_actions(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> AllActions:
+    p = Project(tmp_path_factory.mktemp("grown"), ALL_ACTIONS)
+    first = p.run(spark)
+    landed = spark.table(p.table).collect() if first.ok else []
+    quarantine = spark.table(f"{p.table}__quarantine").collect() if first.ok else []
+    return AllActions(p, first, landed, quarantine)
+
+
+def test_actions_warn_drop_quarantine_and_accounting(
+    spark: SparkSession, all_actions: AllActions
+) -> None:
+    p, result = all_actions.p, all_actions.first
     assert result.ok, result.error
     step = result.step(p.table)
     # 10 in: 7 (cast) + 3 (negative) quarantined, 4 (status lost) dropped, 7 landed.
     assert (step.rows_read, step.rows_quarantined, step.rows_dropped) == (10, 2, 1)
     assert step.rows_written == 7 and step.balanced
-    landed = {r["order_id"] for r in spark.table(p.table).collect()}
+    landed = {r["order_id"] for r in all_actions.landed}
     assert landed == {1, 2, 5, 6, 8, 9, 10}
-    q = spark.table(f"{p.table}__quarantine").collect()
+    q = all_actions.quarantine
     reasons = {json.loads(r["record"])["order_id"]: r["reasons"] for r in q}
     # Nothing is lost: the dropped row is set aside too, under its own kind of reason.
     assert set(reasons) == {"3", "4", "7"}
@@ -273,20 +298,47 @@ def test_fail_keeps_previous_version_and_records_reason(
     assert run is not None and run["status"] == "failed" and run["error_code"] == "LF-RUN-007"
 
 
-def test_raising_expectation_is_recorded_and_follows_its_action(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    p = Project(
-        tmp_path,
-        """\
-        - expect_column_values_to_match_regex: {column: email, regex: '([a-z'}
-          action: warn
-          name: broken_regex
-        - expect_column_values_to_be_in_set: {column: status, value_set: [new, shipped]}
-          action: quarantine
-        """,
+RAISING = """\
+- expect_column_values_to_match_regex: {column: email, regex: '([a-z'}
+  action: warn
+  name: broken_regex
+- expect_column_values_to_be_in_set: {column: status, value_set: [new, shipped]}
+  action: quarantine
+"""
+
+RAISING_QUARANTINE = """\
+- expect_column_values_to_match_regex: {column: status, regex: '(['}
+  action: quarantine
+  name: broken_quarantine
+"""
+
+
+@dataclass(frozen=True)
+class Raising:
+    """One run of one pipeline (a module fixture) with two silver tables of the same
+    bronze: ``silver.o_<s>`` with RAISING, ``silver.oq_<s>`` with RAISING_QUARANTINE. Each
+    table is evaluated, written and recorded by its own step."""
+
+    p: Project
+    quarantine_table: str
+    result: RunResult
+
+
+@pytest.fixture(scope="module")
+def raising(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Raising:
+    p = Project(tmp_path_factory.mktemp("raising"), RAISING)
+    block = PIPELINE[PIPELINE.index("  o_{s}:\n    from:") :].replace("  o_{s}:", "  oq_{s}:", 1)
+    block = block.replace(
+        "{expectations}", textwrap.indent(textwrap.dedent(RAISING_QUARANTINE), " " * 6)
     )
-    result = p.run(spark)
+    p.path.write_text(p.path.read_text() + block.replace("{s}", p.s))
+    return Raising(p, f"silver.oq_{p.s}", p.run(spark))
+
+
+def test_raising_expectation_is_recorded_and_follows_its_action(
+    spark: SparkSession, raising: Raising
+) -> None:
+    p, result = raising.p, raising.result
     assert result.ok, result.error
     res = p.results(spark, result.run_id)
     assert res["broken_regex"]["success"] is False
@@ -316,25 +368,17 @@ def test_environment_bound_expectations(spark: SparkSession, tmp_path: Path) -> 
 
 
 def test_raising_quarantine_expectation_sets_every_evaluated_row_aside(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, raising: Raising
 ) -> None:
     """A quarantine expectation that raises fails the first write that evaluates it; it is
     found, recorded with its error, and then holds for no row: nothing unchecked lands."""
-    p = Project(
-        tmp_path,
-        """\
-        - expect_column_values_to_match_regex: {column: status, regex: '(['}
-          action: quarantine
-          name: broken_quarantine
-        """,
-    )
-    result = p.run(spark)
+    p, result, table = raising.p, raising.result, raising.quarantine_table
     assert result.ok, result.error
-    step = result.step(p.table)
+    step = result.step(table)
     assert (step.rows_read, step.rows_written, step.rows_quarantined) == (10, 0, 10)
-    q = spark.table(f"{p.table}__quarantine").collect()
+    q = spark.table(f"{table}__quarantine").collect()
     assert sum(1 for r in q if r["reasons"] == ["expectation:broken_quarantine"]) == 9
-    res = p.results(spark, result.run_id)["broken_quarantine"]
+    res = p.results(spark, result.run_id, table)["broken_quarantine"]
     assert res["success"] is False and res["exception"]
 
 
@@ -359,12 +403,12 @@ def _outcomes(spark: SparkSession, p: Project, run_id: str) -> dict[str, tuple[o
 
 
 def test_an_existing_table_is_measured_by_its_own_write(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, tmp_path: Path, all_actions: AllActions
 ) -> None:
     """Rebuilding an existing table, the write itself counts the expectations (a Spark
     Observation): the same results, to the sample, as the aggregation a new table gets."""
-    grown = Project(tmp_path / "grown", ALL_ACTIONS)
-    first = grown.run(spark)
+    # The shared ALL_ACTIONS project: its first run made the table new.
+    grown, first = all_actions.p, all_actions.first
     assert first.ok, first.error
     assert _report(first.step(grown.table))["meta"]["measured_by"] == "aggregation"  # type: ignore[index]
     (grown.root / "raw" / "o" / "more.csv").write_text(MORE_ORDERS)
