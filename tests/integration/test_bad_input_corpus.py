@@ -23,7 +23,7 @@ from __future__ import annotations
 import glob
 import json
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -164,6 +164,8 @@ class Ran:
     loaded: LoadedPipeline | None = None
     result: RunResult | None = None
     error: BaseException | None = None
+    reasons: set[str] = field(default_factory=set)  # quarantine reasons of its run's rows
+    rejected: set[str] = field(default_factory=set)  # its files in lakeforge.rejected_files
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +234,10 @@ def ran(
         for case in reached:
             out[case.name].result = share(planned[case.name], result)
         pending = [c for c in pending if c not in reached]
+    for name, reasons in quarantine_reasons(spark, out).items():
+        out[name].reasons = reasons
+    for name, rejected in rejected_files(spark, out).items():
+        out[name].rejected = rejected
     return out
 
 
@@ -285,7 +291,7 @@ def test_run_case(case: Case, ran: dict[str, Ran], spark: SparkSession) -> None:
     else:
         assert result.ok, f"{case.name}: {result.error_code} {result.error}"
 
-    reasons = quarantine_reasons(spark, result, loaded)
+    reasons = got.reasons
     for prefix in case.reasons:
         assert any(r.startswith(prefix) for r in reasons), (
             f"{case.name}: no quarantine reason starts with {prefix!r}: {sorted(reasons)}"
@@ -295,7 +301,7 @@ def test_run_case(case: Case, ran: dict[str, Ran], spark: SparkSession) -> None:
     if case.outcome == "quarantined":
         assert reasons, f"{case.name}: nothing was quarantined"
 
-    rejected = rejected_files(spark, loaded)
+    rejected = got.rejected
     for name in case.rejected:
         assert name in rejected, f"{case.name}: {name} not in lakeforge.rejected_files {rejected}"
     if case.outcome == "rejected_file":
@@ -310,44 +316,59 @@ def _code_of(step: StepResult) -> str | None:
     return step.error.split(" ", 1)[0] if step.error else None
 
 
-def quarantine_reasons(spark: SparkSession, result: RunResult, loaded: LoadedPipeline) -> set[str]:
-    """Every reason in the quarantines of the pipeline's silver tables (this run's rows)."""
+def quarantine_reasons(spark: SparkSession, ran: dict[str, Ran]) -> dict[str, set[str]]:
+    """Per case, every reason in the quarantines of its pipeline's silver tables (its run's
+    rows); one query for all the cases."""
+    from functools import reduce
+
     from pyspark.sql import functions as F
 
     from lakeforge.io.delta import table_exists
 
-    reasons: set[str] = set()
-    for name in loaded.pipeline.silver:
-        table = f"silver.{name}__quarantine"
-        if not table_exists(spark, table):
+    reasons: dict[str, set[str]] = {name: set() for name in ran}
+    frames = []
+    for name, got in ran.items():
+        if got.loaded is None or got.result is None:
             continue
-        rows = (
-            spark.table(table)
-            .where(F.col("_lf_run_id") == result.run_id)
-            .select(F.explode("reasons").alias("r"))
-            .distinct()
-            .collect()
-        )
-        reasons |= {r["r"] for r in rows}
+        for silver in got.loaded.pipeline.silver:
+            table = f"silver.{silver}__quarantine"
+            if table_exists(spark, table):
+                frames.append(
+                    spark.table(table)
+                    .where(F.col("_lf_run_id") == got.result.run_id)
+                    .select(F.lit(name).alias("case"), F.explode("reasons").alias("r"))
+                )
+    if frames:
+        for row in reduce(lambda a, b: a.unionAll(b), frames).distinct().collect():
+            reasons[row["case"]].add(row["r"])
     return reasons
 
 
-def rejected_files(spark: SparkSession, loaded: LoadedPipeline) -> set[str]:
-    """File names recorded in ``lakeforge.rejected_files`` for the case's bronze tables."""
+def rejected_files(spark: SparkSession, ran: dict[str, Ran]) -> dict[str, set[str]]:
+    """Per case, the file names recorded in ``lakeforge.rejected_files`` for its bronze
+    tables; one query for all the cases."""
     from pyspark.sql import functions as F
 
     from lakeforge.io.delta import table_exists
 
-    if not table_exists(spark, "lakeforge.rejected_files"):
-        return set()
-    tables = [f"bronze.{name}" for name in loaded.pipeline.bronze]
+    rejected: dict[str, set[str]] = {name: set() for name in ran}
+    case_of = {
+        f"bronze.{bronze}": name
+        for name, got in ran.items()
+        if got.loaded is not None
+        for bronze in got.loaded.pipeline.bronze
+    }
+    if not case_of or not table_exists(spark, "lakeforge.rejected_files"):
+        return rejected
     rows = (
         spark.table("lakeforge.rejected_files")
-        .where(F.col("table_name").isin(tables))
-        .select("path")
+        .where(F.col("table_name").isin(list(case_of)))
+        .select("table_name", "path")
         .collect()
     )
-    return {str(r["path"]).rstrip("/").rsplit("/", 1)[-1] for r in rows}
+    for r in rows:
+        rejected[case_of[r["table_name"]]].add(str(r["path"]).rstrip("/").rsplit("/", 1)[-1])
+    return rejected
 
 
 def check_counts(case: Case, result: RunResult) -> None:
