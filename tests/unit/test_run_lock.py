@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from lakeforge.errors import Code, RunError
-from lakeforge.runtime.lock import Holder, holds, lock_path, pipeline_lock, read_holder
+from lakeforge.runtime.lock import (
+    Holder,
+    holds,
+    lock_path,
+    mark_ended,
+    pipeline_lock,
+    previous_run_ended,
+    read_holder,
+)
 
 HOLDER = textwrap.dedent(
     """
@@ -107,3 +115,24 @@ def test_lock_file_name_is_file_safe(tmp_path: Path) -> None:
     path = lock_path(tmp_path, "../evil name")
     assert path.parent == (tmp_path / ".lakeforge" / "locks").resolve()
     assert path.name == ".._evil_name.lock"
+
+
+def test_the_next_holder_knows_whether_the_last_run_recorded_its_end(tmp_path: Path) -> None:
+    # No lock file yet (a new project folder): unknown, so the run must search.
+    with pipeline_lock(tmp_path, "shop", "first"):
+        assert not previous_run_ended(tmp_path, "shop")
+    # Released without recording its end (e.g. the run raised before its end row).
+    with pipeline_lock(tmp_path, "shop", "second"):
+        assert not previous_run_ended(tmp_path, "shop")
+        mark_ended(tmp_path, "shop")
+        assert read_holder(lock_path(tmp_path, "shop")).run_id == "second"  # type: ignore[union-attr]
+    with pipeline_lock(tmp_path, "shop", "third"):
+        assert previous_run_ended(tmp_path, "shop")
+        # The new holder's own line carries no end until it records one.
+        assert '"ended"' not in lock_path(tmp_path, "shop").read_text()
+    # A holder killed after the clean one: the next run searches again.
+    child = hold(tmp_path, "kill")
+    assert child.wait() == -signal.SIGKILL
+    with pipeline_lock(tmp_path, "shop", "fourth"):
+        assert not previous_run_ended(tmp_path, "shop")
+    assert not previous_run_ended(tmp_path, "shop"), "only a holder knows"

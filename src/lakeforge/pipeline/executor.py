@@ -27,7 +27,7 @@ from lakeforge.lineage.system_tables import (
 from lakeforge.plan.load import LoadedPipeline
 from lakeforge.plan.steps import ConformStep, IngestStep, Plan, Step, TransformStep
 from lakeforge.results import RunResult, StepResult, new_run_id
-from lakeforge.runtime.lock import Holder, pipeline_lock
+from lakeforge.runtime.lock import Holder, mark_ended, pipeline_lock, previous_run_ended
 from lakeforge.steps.context import StepContext
 
 if TYPE_CHECKING:
@@ -105,7 +105,10 @@ def _execute(
     result.steps = [StepResult(table=s.table, kind=s.kind, mode=s.mode) for s in plan.steps]
     ensure_schemas(spark, tuple(sorted({s.table.split(".")[0] for s in plan.steps})))
     ensure_system_tables(spark)
-    mark_interrupted(spark, plan.pipeline, rid)  # we hold the lock: their process is gone
+    if not previous_run_ended(project_root, plan.pipeline):
+        # We hold the lock: a run still ``running`` has no process left. Skipped when the
+        # lock file says the run before us recorded its end (one query fewer per run).
+        mark_interrupted(spark, plan.pipeline, rid)
     record_run(spark, result)
     ctx = StepContext(
         spark=spark,
@@ -159,6 +162,7 @@ def _execute(
     result.ended_at = datetime.now(UTC).isoformat(timespec="seconds")
     result.seconds = round(time.monotonic() - started, 3)
     record_run(spark, result)
+    mark_ended(project_root, plan.pipeline)
     return result
 
 

@@ -12,6 +12,10 @@ second ``flock`` on a new descriptor would block on our own lock.
 
 Holding the lock also proves that no other process of this project is running the
 pipeline, which is what lets a run mark leftover ``running`` rows as ``interrupted``.
+A run whose end is recorded says so in the file (``ended``) before it lets go: the next
+holder then knows that the run before it left nothing ``running`` and skips that search
+(a query over ``lakeforge.run_events``). A file without ``ended`` (a killed run, an older
+lakeforge) or no file at all (a new project folder) means: search.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ class Holder:
 class _Held:
     fd: int
     run_id: str
+    since: str
+    # The file as we found it named a holder whose end was recorded (see ``mark_ended``).
+    previous_ended: bool
     depth: int = 1
 
 
@@ -73,6 +80,41 @@ def read_holder(path: Path) -> Holder | None:
 def holds(project_root: Path, pipeline: str) -> bool:
     """True if this process holds the pipeline's lock."""
     return lock_path(project_root, pipeline) in _HELD
+
+
+def _ended(path: Path) -> bool:
+    """True if the lock file names a holder that recorded its run's end."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and bool(data.get("ended"))
+
+
+def previous_run_ended(project_root: Path, pipeline: str) -> bool:
+    """True if the run that held this pipeline's lock before us recorded its end, so no
+    run of this project's pipeline can be left ``running``. False when unknown (no file,
+    a killed holder, an older lakeforge's file) or when we do not hold the lock."""
+    held = _HELD.get(lock_path(project_root, pipeline))
+    return held is not None and held.previous_ended
+
+
+def mark_ended(project_root: Path, pipeline: str) -> None:
+    """Say in the lock file that our run's end is recorded (call after recording it, while
+    holding the lock): the next holder may then skip the search for interrupted runs."""
+    held = _HELD.get(lock_path(project_root, pipeline))
+    if held is None:
+        return
+    ended = datetime.now(UTC).isoformat(timespec="seconds")
+    _write(
+        held.fd, {"pid": os.getpid(), "run_id": held.run_id, "since": held.since, "ended": ended}
+    )
+
+
+def _write(fd: int, data: dict[str, object]) -> None:
+    body = json.dumps(data).encode()
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, body, 0)
 
 
 def _try_lock(fd: int) -> bool:
@@ -140,12 +182,12 @@ def pipeline_lock(
                 on_wait(read_holder(path))
             told = True
             time.sleep(min(POLL_SECONDS, max(wait - waited, 0.0)))
-        # Ours now: say who holds it (a reader may see the file empty for an instant).
+        # Ours now: read how the last holder left it, then say who holds it (a reader may
+        # see the file empty for an instant).
+        previous_ended = _ended(path)
         since = datetime.now(UTC).isoformat(timespec="seconds")
-        body = json.dumps({"pid": os.getpid(), "run_id": run_id, "since": since}).encode()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, body, 0)
-        _HELD[path] = _Held(fd, run_id)
+        _write(fd, {"pid": os.getpid(), "run_id": run_id, "since": since})
+        _HELD[path] = _Held(fd, run_id, since, previous_ended)
         try:
             yield path
         finally:
