@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from datetime import UTC, datetime
 from functools import cache
@@ -152,6 +153,38 @@ def _schema(table: str) -> Any:
     return _parse_datatype_string(DDL[table].replace(" NOT NULL", ""))
 
 
+def _literal_frame(spark: SparkSession, table: str, rows: list[tuple[Any, ...]]) -> Any:
+    """``rows`` as a DataFrame built in the JVM from one JSON string literal.
+
+    ``spark.createDataFrame(rows)`` ships pickled rows through a Python RDD, so each
+    append's write job needs a Python worker; a literal parsed by ``from_json`` needs none
+    (an append 0.54 s against 0.66-0.91 s, measured on a warm session). The rows go
+    through PySpark's own conversion (``toInternal``: timestamps as UTC microseconds,
+    naive ones read as local time), exactly as ``createDataFrame`` would take them, and a
+    value of the wrong type fails (FAILFAST) instead of landing as NULL.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType, LongType, StructField, StructType, TimestampType
+
+    schema = _schema(table)
+    stamps = {f.name for f in schema.fields if isinstance(f.dataType, TimestampType)}
+    wire = StructType(
+        [StructField(f.name, LongType() if f.name in stamps else f.dataType) for f in schema.fields]
+    )
+    payload = json.dumps([dict(zip(schema.names, schema.toInternal(r), strict=True)) for r in rows])
+    parsed = F.from_json(F.lit(payload), ArrayType(wire), {"mode": "FAILFAST"})
+    return (
+        spark.range(1)
+        .select(F.inline(parsed))
+        .select(
+            *[
+                F.timestamp_micros(f.name).alias(f.name) if f.name in stamps else F.col(f.name)
+                for f in schema.fields
+            ]
+        )
+    )
+
+
 def _location(spark: SparkSession, table: str) -> str | None:
     """``table``'s Delta location (looked up once per application), or None if it is not
     there: then the append goes through the metastore, which creates it."""
@@ -184,7 +217,7 @@ def _append(
 
     # System tables are outputs like any other: no resolved ${env:} value reaches them.
     rows = [redact_obj(r) for r in rows]
-    df = spark.createDataFrame(rows, _schema(table))
+    df = _literal_frame(spark, table, rows)
     with fail_during(f"system.append:{point or table.split('.', 1)[1]}"):
         location = _location(spark, table)
         writer = df.write.format("delta").mode("append")
