@@ -88,3 +88,49 @@ def test_observed_overwrite_reports_and_commits_even_when_empty(spark: SparkSess
         assert seen.get["n"] == len(rows) == commit.rows_written
         assert spark.table(table).count() == len(rows)
     assert latest_version(spark, table) == 3
+
+
+def test_log_reads_answer_what_history_answers(spark: SparkSession) -> None:
+    """The newest version and commits read from the Delta log's own files equal what
+    ``history()`` shows, across commit kinds; a view or a missing table gets None (the
+    callers then ask ``history()``, which raises the usual errors)."""
+    from delta.tables import DeltaTable
+
+    from lakeforge.io.delta import (
+        commit_context,
+        last_commit,
+        recent_commit_infos,
+        snapshot_version,
+    )
+
+    ensure_schemas(spark)
+    table = f"silver.{unique('log_reads')}"
+    spark.sql(f"CREATE TABLE {table} (id BIGINT, v STRING) USING DELTA")
+    with commit_context(spark, json.dumps({"batch": 1, "q": 'a"b é'}), None):
+        spark.sql(f"INSERT INTO {table} VALUES (1, 'x'), (2, 'y')")
+    spark.sql(
+        f"MERGE INTO {table} t USING (SELECT 2L AS id, 'z' AS v UNION ALL SELECT 3L, 'w') s "
+        "ON t.id = s.id WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+    )
+    spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ('lakeforge.test' = 'x')")
+    spark.sql(f"DELETE FROM {table} WHERE id = 1")
+
+    history = DeltaTable.forName(spark, table).history().collect()
+    ours = recent_commit_infos(spark, table, 20)
+    assert ours is not None and len(ours) == len(history) == 5
+    for mine, theirs in zip(ours, history, strict=True):
+        assert mine["version"] == theirs["version"]
+        assert mine["operation"] == theirs["operation"]
+        assert mine["userMetadata"] == theirs["userMetadata"]
+        assert mine["operationMetrics"] == dict(theirs["operationMetrics"] or {})
+    assert [r["version"] for r in recent_commit_infos(spark, table, 2) or []] == [4, 3]
+    assert snapshot_version(spark, table) == latest_version(spark, table) == 4
+    newest = last_commit(spark, table)
+    assert newest is not None and (newest.version, newest.operation) == (4, "DELETE")
+    assert json.loads(str(history[3]["userMetadata"]))["q"] == 'a"b é'
+
+    view = f"silver.{unique('log_view')}"
+    spark.sql(f"CREATE VIEW {view} AS SELECT 1 AS id")
+    assert snapshot_version(spark, view) is None
+    assert recent_commit_infos(spark, view, 1) is None
+    assert snapshot_version(spark, "silver.no_such_table_here") is None

@@ -42,11 +42,13 @@ from lakeforge.config.roots import resolve_roots
 from lakeforge.errors import Code, RunError
 from lakeforge.faults import fail_during, fail_point
 from lakeforge.io.delta import (
+    RECENT,
     Commit,
     Txn,
     find_commit,
     latest_version,
     parse_metadata,
+    recent_commit_infos,
     table_exists,
     write_table,
 )
@@ -237,6 +239,10 @@ def _history(
 ) -> list[tuple[int, dict[str, Any]]]:
     from delta.tables import DeltaTable
 
+    if limit:  # the newest commits' own log files: no DataFrame, no job
+        recent = recent_commit_infos(spark, table, limit)
+        if recent is not None:
+            return [(int(r["version"]), parse_metadata(r["userMetadata"])) for r in recent]
     dt = DeltaTable.forName(spark, table)
     hist = dt.history(limit) if limit else dt.history()
     return [
@@ -262,9 +268,14 @@ def delta_txn(spark: SparkSession, table: str) -> int | None:
     if not table_exists(spark, table):
         return None
     app = app_id(table)
-    recent = _history(spark, table, 20)
-    commits = recent if len(recent) < 20 else _history(spark, table, None)
-    for _, meta in commits:  # newest first
+    recent = _history(spark, table, RECENT)
+    for _, meta in recent:  # newest first
+        txn = _txn_of(meta, app)
+        if txn is not None:
+            return txn
+    if len(recent) < RECENT:  # that was the whole history
+        return None
+    for _, meta in _history(spark, table, None)[RECENT:]:
         txn = _txn_of(meta, app)
         if txn is not None:
             return txn

@@ -90,6 +90,11 @@ def resolve_version(spark: SparkSession, ref: VersionedRef) -> int:
     from delta.tables import DeltaTable
 
     if ref.timestamp is None:
+        from lakeforge.io.delta import snapshot_version
+
+        newest = snapshot_version(spark, ref.name)  # the cheap way; errors come from below
+        if newest is not None:
+            return newest
         try:
             row = DeltaTable.forName(spark, ref.name).history(1).select("version").first()
         except Exception as exc:
