@@ -7,6 +7,14 @@ import sys
 import textwrap
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pyspark.sql import SparkSession
+
+    from lakeforge.results import RunResult
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -88,3 +96,68 @@ def deliver_tiny(root: Path, batch: int) -> list[Path]:
         target.write_bytes(path.read_bytes())
         delivered.append(target)
     return delivered
+
+
+def run_together(spark: SparkSession, pipelines: Sequence[Path], root: Path) -> list[RunResult]:
+    """Run several scratch projects' pipelines as ONE pipeline run and return each one's
+    share of it, as its own run would have returned it (its steps, in its plan's order).
+
+    A run has a fixed cost (lock, system tables, run records) that is paid once here instead
+    of once per project. Each pipeline is loaded and planned from its own file; its steps run
+    project after project, each ingest reading the path its own project resolves, so every
+    project must lie under ``root`` (the shared run's project root) and the projects must
+    write different tables. State is kept per table (ingestion log, consumed versions), so
+    a project's own later runs carry on from here. The run stops at its first failed step:
+    a pipeline after a failed one shares that failure (put one expected to fail last).
+    """
+    from dataclasses import replace
+
+    from lakeforge.io.files import resolve_source_path
+    from lakeforge.pipeline.executor import execute
+    from lakeforge.plan.builder import build_plan
+    from lakeforge.plan.load import load_pipeline
+    from lakeforge.plan.steps import IngestStep, Plan
+    from lakeforge.results import RunResult
+
+    plans, steps = [], []
+    for path in pipelines:
+        loaded = load_pipeline(path)
+        assert loaded.project_root.resolve().is_relative_to(root.resolve()), path
+        plan = build_plan(loaded)
+        plans.append(plan)
+        for step in plan.steps:
+            if isinstance(step, IngestStep):
+                where = resolve_source_path(step.source_path, loaded.project_root)
+                step = replace(step, source_path=where)
+            steps.append(step)
+    tables = [s.table for s in steps]
+    assert len(tables) == len(set(tables)), f"projects share a table: {tables}"
+    together = Plan(
+        pipeline="run_together",
+        env=plans[0].env,
+        config_hash="run_together",
+        file=str(root),
+        steps=tuple(steps),
+        directory=str(root),
+    )
+    run = execute(together, spark, root)
+    shares = []
+    for plan in plans:
+        own = [s for s in run.steps if s.table in set(plan.tables)]
+        failed = any(s.status != "ok" for s in own)
+        shares.append(
+            RunResult(
+                run_id=run.run_id,
+                pipeline=plan.pipeline,
+                env=run.env,
+                config_hash=plan.config_hash,
+                status="failed" if failed else "succeeded",
+                started_at=run.started_at,
+                ended_at=run.ended_at,
+                seconds=run.seconds,
+                steps=own,
+                error=run.error if failed else None,
+                error_code=run.error_code if failed else None,
+            )
+        )
+    return shares
