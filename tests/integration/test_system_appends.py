@@ -56,7 +56,7 @@ def test_literal_frame_equals_create_data_frame(spark: SparkSession, table: str)
 def test_wrong_type_fails_instead_of_landing_null(spark: SparkSession) -> None:
     row = list(sample(st.TABLE_VERSIONS, 2))
     row[5] = "seven"  # version BIGINT: the JSON reader must refuse it (FAILFAST)
-    with pytest.raises(Exception, match="(?i)malformed|FAILFAST"):
+    with pytest.raises(Exception, match=r"(?i)malformed|FAILFAST"):
         st._literal_frame(spark, st.TABLE_VERSIONS, [tuple(row)]).collect()
     row = list(sample(st.RUN_EVENTS, 2))
     row[5] = "not a timestamp"  # started_at: PySpark's own conversion refuses it
