@@ -105,6 +105,13 @@ def snapshot_version(spark: SparkSession, table: str) -> int | None:
     and a run asks it a dozen times. None when this path cannot answer (not a Delta
     table, a view, another Delta API): the caller then asks ``history(1)``, which also
     raises the usual errors."""
+    found = _delta_log(spark, table)
+    return found[1] if found is not None else None
+
+
+def _delta_log(spark: SparkSession, table: str) -> tuple[Any, int] | None:
+    """``table``'s JVM DeltaLog (updated) and its newest version; None when this path
+    cannot answer (not a Delta table, a view, no commit yet, another Delta API)."""
     try:
         jspark: Any = spark._jsparkSession
         jvm: Any = spark.sparkContext._jvm
@@ -114,7 +121,7 @@ def snapshot_version(spark: SparkSession, table: str) -> int | None:
         version = int(log.update(False, none, none).version())
     except Exception:  # py4j's, or PySpark's conversion of the JVM's: ask history
         return None
-    return version if version >= 0 else None
+    return (log, version) if version >= 0 else None
 
 
 def _commit_from_row(table: str, row: Any, committed_now: bool) -> Commit:
@@ -207,15 +214,12 @@ def recent_commit_infos(spark: SparkSession, table: str, count: int) -> list[dic
     None when this path cannot answer (not a Delta table, a view, another Delta API):
     the caller then asks ``history``, which also raises the usual errors.
     """
+    found = _delta_log(spark, table)
+    if found is None:
+        return None
+    log, newest = found
+    jvm: Any = spark.sparkContext._jvm
     try:
-        jspark: Any = spark._jsparkSession
-        jvm: Any = spark.sparkContext._jvm
-        ident = jspark.sessionState().sqlParser().parseTableIdentifier(table)
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(jspark, ident)
-        none = jvm.scala.Option.empty()
-        newest = int(log.update(False, none, none).version())
-        if newest < 0:
-            return None
         store, conf, log_path = log.store(), log.newDeltaHadoopConf(), log.logPath()
         fs = log_path.getFileSystem(conf)
     except Exception:  # py4j's, or PySpark's conversion of the JVM's: ask history
