@@ -38,6 +38,7 @@ class Code:
     OPTIONAL_DEPENDENCY_MISSING = "LF-RT-005"  # an optional extra (e.g. [mlflow]) is not installed
     METASTORE_LOCKED = "LF-RT-006"  # another process holds the embedded Derby metastore
     SPARK_FAILED = "LF-RT-007"  # a Spark failure, translated (error class + message)
+    CLASS_ARCHIVE_FAILED = "LF-RT-008"  # `jars warm` could not make the JVM class archive
 
     STEP_FAILED = "LF-RUN-001"
     ROW_ACCOUNTING = "LF-RUN-002"

@@ -372,6 +372,11 @@ class SparkSettings(Strict):
     master: str | None = Field(default="local[*]", description="None: leave it to spark-submit")
     app_name: str = "lakeforge"
     conf: dict[str, str] = Field(default_factory=dict)
+    class_archive: bool = Field(
+        default=True,
+        description="map the JVM class archive that `lakeforge jars warm` made, when there "
+        "is one (a faster driver start; lakeforge.runtime.cds)",
+    )
 
     @field_validator("conf", mode="before")
     @classmethod

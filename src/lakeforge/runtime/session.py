@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from lakeforge.config.models import Profile
 from lakeforge.errors import Code, RuntimeSetupError
+from lakeforge.runtime import cds
 from lakeforge.runtime import jars as jarcache
 from lakeforge.runtime.java import check_java
 from lakeforge.runtime.spark_errors import describe, wait_metastore_free
@@ -128,6 +129,8 @@ def session_settings(
     java_opts = [f"-Dlog4j2.configurationFile=file:{log_conf}"]
     if derby_home is not None:
         java_opts.append(f"-Dderby.system.home={derby_home}")
+    if profile.spark.class_archive:
+        java_opts.extend(cds.driver_options())
     conf.update(profile.spark.conf)
     # A profile's driver options (e.g. JIT flags for short-lived jobs) add to lakeforge's
     # own: replacing them would drop the log4j config and send derby.log to the cwd.
