@@ -124,6 +124,7 @@ COMMANDS: list[tuple[tuple[str, ...], int]] = [
     (("submit-args",), 0),
     (("redact-stream", "--", "run", "jobs/canary/pipeline.yml"), 0),
     (("jars", "resolve"), 0),
+    (("jars", "warm"), 0),  # the archive ./dev setup made: says where it is
     (("run", "jobs/canary/pipeline.yml"), 0),
     (("sql", "SELECT count(*) AS n FROM gold.canary_{s}", "--format", "csv"), 0),
     (("sql", "SELECT error, status FROM lakeforge.runs", "--format", "json"), 0),
