@@ -331,8 +331,8 @@ def jars_resolve(bundles: tuple[str, ...], force: bool, env: str) -> None:
 def jars_warm(force: bool, env: str) -> None:
     """Make the JVM class archive that starts every later lakeforge process faster.
 
-    Runs a small pipeline in a process of its own (about a minute, once per machine, Java
-    and pyspark); the archive (~250 MB) goes to the per-user cache. Profiles map it unless
+    Runs a small pipeline in a process of its own (about 90 s, once per machine, Java
+    and pyspark); the archive (~240 MB) goes to the per-user cache. Profiles map it unless
     they set `spark.class_archive: false`.
     """
     from lakeforge.config.loader import load_profile

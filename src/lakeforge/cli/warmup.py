@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lakeforge.runtime.cds import QUIET
+
 PROFILE = """\
 description: class-archive warm-up (lakeforge jars warm)
 spark:
@@ -26,7 +28,7 @@ spark:
     spark.default.parallelism: 1
     spark.databricks.delta.snapshotPartitions: 1
     spark.ui.enabled: "false"
-    spark.driver.extraJavaOptions: "-XX:ArchiveClassesAtExit={dump} -Xlog:cds=off -Xlog:cds+dynamic=off"
+    spark.driver.extraJavaOptions: "-XX:ArchiveClassesAtExit={dump} {quiet}"
 warehouse: lakehouse/warehouse
 metastore:
   kind: derby
@@ -101,7 +103,11 @@ DELIVERIES = (
 
 def write_project(work: Path, dump: Path, bundles: str) -> None:
     (work / "conf").mkdir(parents=True)
-    (work / "conf" / "local.yml").write_text(PROFILE.format(dump=dump, bundles=bundles))
+    # The archive's own log lines silenced, as when it is mapped (runtime/cds.py).
+    quiet = " ".join(o for o in QUIET if o.startswith("-Xlog"))
+    (work / "conf" / "local.yml").write_text(
+        PROFILE.format(dump=dump, bundles=bundles, quiet=quiet)
+    )
     (work / "pipeline.yml").write_text(PIPELINE)
     (work / "training.yml").write_text(TRAINING)
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.faults import fail_during
+from lakeforge.io.delta import catalog_location
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -191,14 +192,9 @@ def _location(spark: SparkSession, table: str) -> str | None:
     key = (spark.sparkContext.applicationId, table)
     location = _LOCATIONS.get(key)
     if location is None:
-        # The metastore's record of the table: one catalog call. (DESCRIBE DETAIL loads
-        # the Delta snapshot as well: 1.6 s a table in a fresh process, measured.)
-        jsession: Any = spark._jsparkSession
-        ident = jsession.sessionState().sqlParser().parseTableIdentifier(table)
-        catalog = jsession.sessionState().catalog()
-        if not catalog.tableExists(ident):
+        location = catalog_location(spark, table)
+        if location is None:
             return None
-        location = str(catalog.getTableMetadata(ident).location().toString())
         _LOCATIONS[key] = location
     # A table dropped since (its managed files deleted) must not be re-made by path,
     # outside the metastore: one file-system check, no metastore call.
