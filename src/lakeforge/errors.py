@@ -64,6 +64,14 @@ class Code:
     TRAINING_ID_CONFLICT = "LF-TRN-004"  # the id a publish would get is already registered
     EXPORT_TARGET_EXISTS = "LF-TRN-005"
 
+    STORAGE_UNREACHABLE = "LF-S3-001"  # the endpoint does not answer
+    STORAGE_DENIED = "LF-S3-002"  # wrong or missing credentials, or no permission
+    BUCKET_MISSING = "LF-S3-003"
+    VERSIONING_OFF = "LF-S3-004"  # a raw zone's bucket keeps no object versions
+    UPLOAD_CHECKSUM = "LF-S3-005"  # the stored object's checksum is not the local file's
+    OBJECT_MISSING = "LF-S3-006"  # a key (or key version) that is not there
+    STORAGE_FAILED = "LF-S3-007"  # any other object-storage error, translated
+
 
 class LakeforgeError(Exception):
     """Base of every error lakeforge raises on purpose.
@@ -145,6 +153,10 @@ class SqlError(LakeforgeError):
 
 class TimeTravelError(LakeforgeError):
     """A table version could not be read, compared or restored (or its reference is malformed)."""
+
+
+class StorageError(LakeforgeError):
+    """Object storage (S3, MinIO, SeaweedFS) refused or failed a request."""
 
 
 class PublishError(LakeforgeError):

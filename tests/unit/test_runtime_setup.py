@@ -67,6 +67,9 @@ def test_resolve_drops_jars_pyspark_ships(tmp_path: Path, monkeypatch: pytest.Mo
     )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    # The stand-in's jars are not the pinned ones (test_pins_refuse_other_bytes).
+    monkeypatch.setattr(jars, "PINS_FILE", tmp_path / "no-pins.json")
+    monkeypatch.setenv("LAKEFORGE_CACHE_DIR", str(tmp_path / "user-cache"))
     files = jars.resolve("delta", tmp_path / "cache" / "jars")
     assert sorted(f.name for f in files) == [
         "delta-spark_4.2_2.13-4.4.0.jar",

@@ -301,7 +301,7 @@ def history(table: str, env: str, limit: int, fmt: str) -> None:
 
 @cli.group()
 def jars() -> None:
-    """The project's jar cache (Delta now; hadoop-aws and spark-avro later)."""
+    """The project's jar cache: the Delta, Avro and S3A (hadoop-aws) bundles."""
 
 
 @jars.command("resolve")
@@ -427,6 +427,10 @@ _training.register(cli)
 from lakeforge.cli import ingest as _ingest  # noqa: E402
 
 _ingest.register(cli)
+
+from lakeforge.cli import land as _land  # noqa: E402
+
+_land.register(cli)
 
 
 def main() -> None:

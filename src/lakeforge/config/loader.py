@@ -26,6 +26,7 @@ from lakeforge.config.models import LAYERS, Pipeline, Profile
 from lakeforge.config.references import sql_table_refs
 from lakeforge.config.roots import is_inside, resolve_roots
 from lakeforge.config.sql_guard import QUERY_HINT, query_problem
+from lakeforge.config.uris import correct_s3_schemes
 from lakeforge.config.yaml_source import KeyPath, YamlDocument, load_yaml
 from lakeforge.errors import Code, ConfigError, ConfigIssue
 
@@ -131,6 +132,10 @@ def _validate(model: type[M], data: Any, doc: YamlDocument, issues: list[ConfigI
         return None
 
 
+def _where(doc: YamlDocument, path: KeyPath) -> str:
+    return f"{doc.file}:{doc.value_line_of(path)} [{'.'.join(map(str, path))}]"
+
+
 def load_profile(
     env: str,
     project_root: Path | None,
@@ -181,6 +186,7 @@ def load_profile(
         raw = doc.data if doc.data is not None else {}
         # A profile's own values may use ${env:...} (cluster URLs, buckets) but not ${var:...}.
         data = interpolate_tree(raw, {}, err, environ)
+        data, _ = correct_s3_schemes(data, lambda p: _where(doc, p))
         profile = _validate(Profile, data, doc, issues)
     if issues or profile is None:
         raise ConfigError(issues)
@@ -256,6 +262,7 @@ def collect_pipeline_config(
         )
 
     data = interpolate_tree(raw, variables, err, environ)
+    data, _ = correct_s3_schemes(data, lambda p: _where(doc, p))
     pipeline = _validate(Pipeline, data, doc, issues)
     if pipeline is None:
         return None, doc, issues

@@ -60,7 +60,7 @@ def check_spark_type(value: str) -> str:
 
 
 Identifier = Annotated[str, Field(pattern=IDENTIFIER.pattern)]
-JarBundle = Literal["delta", "avro"]
+JarBundle = Literal["delta", "avro", "s3"]
 
 
 class Strict(BaseModel):
@@ -396,6 +396,62 @@ class MetastoreSettings(Strict):
     uri: str | None = Field(default=None, description="thrift:// URI when kind is 'hive'")
 
 
+# Keys that would put a credential into YAML. Refused by name, with where credentials
+# come from instead, rather than as just another unknown key.
+_CREDENTIAL_KEYS = re.compile(r"(?i)(secret|password|token|access[_.-]?key|credential|session)")
+
+
+class S3Settings(Strict):
+    """How Spark (S3A) and boto3 reach an S3-compatible store: MinIO, SeaweedFS or AWS.
+
+    TLS follows the endpoint's scheme (https:// on, http:// off; AWS always https); a
+    private CA goes where the JVM and boto3 look for one (a trust store, AWS_CA_BUNDLE).
+    Credentials are never part of it: they come from ``AWS_ACCESS_KEY_ID`` /
+    ``AWS_SECRET_ACCESS_KEY`` (and ``AWS_SESSION_TOKEN``), an AWS profile
+    (``AWS_PROFILE``) or the default provider chain (instance or container roles), in
+    the driver JVM and in boto3 alike.
+    """
+
+    endpoint: str | None = Field(
+        default=None,
+        description="http(s)://host:port of MinIO / SeaweedFS; None: AWS's regional endpoint",
+    )
+    region: str = "us-east-1"
+    path_style: bool = Field(
+        default=False, description="bucket in the path (MinIO, SeaweedFS), not the host name"
+    )
+    multipart_threshold_mb: int = Field(
+        default=64, ge=5, le=5120, description="`lakeforge land` uploads larger files in parts"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if _CREDENTIAL_KEYS.search(str(key)):
+                    raise ValueError(
+                        f"'{key}': credentials are never read from YAML; set "
+                        "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or use "
+                        "the default provider chain (instance or container role)"
+                    )
+        return data
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None  # AWS: ${env:LAKEFORGE_S3_ENDPOINT:-} left empty
+        if not re.match(r"^https?://[^/\s]+/?$", value):
+            raise ValueError(f"endpoint {value!r} must be http://host:port or https://host:port")
+        return value.rstrip("/")
+
+    @property
+    def tls(self) -> bool:
+        """True unless the endpoint is plain http://."""
+        return not (self.endpoint or "").startswith("http://")
+
+
 class Profile(Strict):
     """An environment profile: ``conf/<env>.yml``. Layered over every pipeline."""
 
@@ -405,6 +461,10 @@ class Profile(Strict):
     metastore: MetastoreSettings = Field(default_factory=MetastoreSettings)
     jar_bundles: list[JarBundle] = Field(default_factory=lambda: list[JarBundle](["delta", "avro"]))
     jars_dir: str = ".lakeforge/jars"
+    s3: S3Settings | None = Field(
+        default=None,
+        description="object storage for s3a:// warehouses and raw zones (needs jar bundle s3)",
+    )
     vars: dict[Identifier, str] = Field(default_factory=dict)
     allowed_roots: list[str] = Field(
         default_factory=list,
@@ -418,3 +478,26 @@ class Profile(Strict):
         if isinstance(value, dict):
             return {k: str(v) for k, v in value.items()}
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _object_storage_needs_s3(cls, data: Any) -> Any:
+        # s3a:// anywhere means S3A: AWS's defaults when the profile says nothing more,
+        # and the jar bundle that provides it, whether or not the profile lists it.
+        if not isinstance(data, dict):
+            return data
+        values = [data.get("warehouse")]
+        if isinstance(data.get("vars"), dict):
+            values.extend(data["vars"].values())
+        if isinstance(data.get("allowed_roots"), list):
+            values.extend(data["allowed_roots"])
+        uses = any(isinstance(v, str) and v.startswith("s3a://") for v in values)
+        if not uses and data.get("s3") is None:
+            return data
+        data = dict(data)
+        if data.get("s3") is None:
+            data["s3"] = {}
+        bundles = data.get("jar_bundles", ["delta", "avro"])
+        if isinstance(bundles, list) and "s3" not in bundles:
+            data["jar_bundles"] = [*bundles, "s3"]
+        return data

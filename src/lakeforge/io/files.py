@@ -63,6 +63,10 @@ META_INGESTED_AT = "_lf_ingested_at"
 META_SOURCE_FILE = "_lf_source_file"
 META_SOURCE_SIZE = "_lf_source_size"
 META_SOURCE_MTIME = "_lf_source_mtime"
+# Object storage only (bronze tables fed from s3a://): which object version each row came
+# from, and its ETag. A local source's bronze has neither column.
+META_SOURCE_VERSION = "_lf_source_version_id"
+META_SOURCE_ETAG = "_lf_source_etag"
 # array<string>: columns the row's file lacks (empty when none; NULL in rows bronze wrote
 # before this column existed: unknown, read as none missing).
 META_MISSING_COLUMNS = "_lf_missing_columns"
@@ -76,6 +80,8 @@ META_COLUMNS = (
     META_SOURCE_MTIME,
     META_MISSING_COLUMNS,
     CORRUPT,
+    META_SOURCE_VERSION,
+    META_SOURCE_ETAG,
 )
 
 DEFAULT_OPTIONS: dict[str, dict[str, str]] = {
@@ -677,6 +683,30 @@ def read_batch(
         files=kept,
         lacks=sorted(lacks),
     )
+
+
+def with_object_versions(df: DataFrame, files: Sequence[FileInfo]) -> DataFrame:
+    """Add each row's object version id and ETag (by its ``_lf_source_file``), when the
+    batch's files are objects that have them; ``df`` unchanged for local files.
+
+    A literal map from path to value: a batch holds at most thousands of files, and the
+    lookup needs no join (nor a second read of the files).
+    """
+    from pyspark.sql import functions as F
+
+    known = [f for f in files if f.etag is not None or f.version_id is not None]
+    if not known:
+        return df
+
+    def lookup(values: dict[str, str | None]) -> Column:
+        pairs = [x for path, v in values.items() for x in (F.lit(path), F.lit(v))]
+        return F.element_at(F.create_map(*pairs), F.col(META_SOURCE_FILE)).cast("string")
+
+    # Spark's _metadata.file_path and the listing name a file alike for s3a:// (no
+    # percent-encoding differences in the keys lakeforge lands); a miss is NULL, not loss.
+    return df.withColumn(
+        META_SOURCE_VERSION, lookup({f.path: f.version_id for f in known})
+    ).withColumn(META_SOURCE_ETAG, lookup({f.path: f.etag for f in known}))
 
 
 def _table_columns(spark: SparkSession, table: str | None) -> list[str]:

@@ -33,11 +33,17 @@ OUTSIDE_ROOTS = "outside_roots"
 
 @dataclass(frozen=True, order=True)
 class FileInfo:
-    """One raw file as listed: fully qualified path, bytes, modification time (ms)."""
+    """One raw file as listed: fully qualified path, bytes, modification time (ms).
+
+    On object storage also its ETag (from the listing) and, once :func:`with_versions`
+    asked for it, the object version id the file is (None: not versioned, or local).
+    """
 
     path: str
     size: int
     mtime_ms: int
+    etag: str | None = None
+    version_id: str | None = None
 
 
 def _hidden(name: str) -> bool:
@@ -117,11 +123,44 @@ def list_files(spark: SparkSession, pattern: str) -> list[FileInfo]:
 
 
 def _info(fs: Any, status: Any) -> FileInfo:
+    path = str(fs.makeQualified(status.getPath()).toString())
+    etag = version = None
+    if path.startswith("s3a://"):
+        # S3A's statuses carry the object's ETag (and, from a HEAD, its version id).
+        etag = _text(status.getEtag())
+        version = _text(status.getVersionId())
     return FileInfo(
-        path=str(fs.makeQualified(status.getPath()).toString()),
+        path=path,
         size=int(status.getLen()),
         mtime_ms=int(status.getModificationTime()),
+        etag=etag,
+        version_id=version,
     )
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip('"')
+    return text or None
+
+
+def with_versions(spark: SparkSession, files: Sequence[FileInfo]) -> list[FileInfo]:
+    """``files`` with the object version id of each ``s3a://`` one (a HEAD each).
+
+    A listing gives no version ids (S3's ListObjectsV2 has none), so the files about to
+    be ingested are asked one by one, through the same S3A connection Spark reads them
+    with. Local files and files that already know their version are returned as they are.
+    """
+    jvm, conf = _jvm(spark)
+    out = []
+    for f in files:
+        if f.path.startswith("s3a://") and f.version_id is None:
+            path = jvm.org.apache.hadoop.fs.Path(f.path)
+            status = path.getFileSystem(conf).getFileStatus(path)
+            f = _info(path.getFileSystem(conf), status)
+        out.append(f)
+    return out
 
 
 def read_first_line(spark: SparkSession, path: str, encoding: str = "utf-8") -> str:

@@ -56,7 +56,7 @@ DDL = {
     "rows_dropped BIGINT",
     INGESTED_FILES: "table_name STRING NOT NULL, path STRING NOT NULL, size BIGINT, "
     "modification_time TIMESTAMP, batch_id BIGINT, run_id STRING, status STRING, "
-    "bronze_version BIGINT, recorded_at TIMESTAMP",
+    "bronze_version BIGINT, recorded_at TIMESTAMP, etag STRING, version_id STRING",
     QUALITY_RESULTS: "run_id STRING NOT NULL, pipeline STRING, table_name STRING, "
     "table_version BIGINT, suite STRING, expectation STRING, expectation_type STRING, "
     "kwargs STRING, action STRING, level STRING, environment STRING, success BOOLEAN, "

@@ -35,22 +35,12 @@ from pathlib import Path
 
 from lakeforge.errors import Code, RuntimeSetupError
 from lakeforge.runtime.java import java_executable
+from lakeforge.runtime.user_cache import cache_dir
 
 # The archive is what `-XX:SharedArchiveFile` maps; these silence the JVM's own notice
 # when it finds the archive unusable (another JDK build): the process just runs slower.
 QUIET = ("-Xshare:auto", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
 WARMUP_TIMEOUT_S = 900.0
-
-
-def cache_dir() -> Path:
-    """The per-user cache: ``$LAKEFORGE_CACHE_DIR``, ``$XDG_CACHE_HOME/lakeforge`` or
-    ``~/.cache/lakeforge`` (like pip's: shared by every clone of the user)."""
-    explicit = os.environ.get("LAKEFORGE_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return (base / "lakeforge").resolve()
 
 
 def _java_identity() -> str:

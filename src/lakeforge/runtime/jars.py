@@ -1,11 +1,13 @@
 """Jars the project controls: pinned Maven artifacts resolved once into a local cache.
 
-A *bundle* (``delta`` now; ``aws`` and ``avro`` later) is a list of pinned Maven
-coordinates. ``resolve`` asks Maven for the full runtime closure into the project's own
-Maven repository (``.lakeforge/m2``), drops every jar pyspark already ships (Hadoop,
-Jackson, Parquet, Scala... in other versions, which would shadow Spark's own), and copies
-the rest to ``.lakeforge/jars/<bundle>/`` with a manifest of names and sha256 sums.
-Sessions then use those files only: after the first resolve no network is needed.
+A *bundle* (``delta``, ``avro``, ``s3``) is a list of pinned Maven coordinates.
+``resolve`` asks Maven for the full runtime closure through the per-user Maven repository
+(:func:`lakeforge.runtime.user_cache.maven_repo`: a second clone or a CI run on the same
+machine downloads nothing), drops every jar pyspark already ships (Hadoop, Jackson,
+Parquet, Scala, Netty... in other versions, which would shadow Spark's own), checks each
+remaining jar against the sha256 the project pins for it (``jar_pins.json``), and copies
+them to ``.lakeforge/jars/<bundle>/`` with a manifest of names and sha256 sums. Sessions
+then use those files only: after the first resolve no network is needed.
 
 Version notes: the PyPI wheel delta-spark 4.4.1 is pinned, but Maven Central has no
 ``delta-spark_4.2_2.13:4.4.1`` (404; the newest for Spark 4.2 is 4.4.0). The two Python
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from lakeforge.errors import Code, RuntimeSetupError
 from lakeforge.io.digest import sha256_file
+from lakeforge.runtime.user_cache import maven_repo
 
 MANIFEST = "MANIFEST.json"
 
@@ -36,6 +39,8 @@ class Bundle:
     # Jars dropped although pyspark does not ship them under the same name: companions
     # of a dropped jar (RoaringBitmap's `shims` belongs to the 0.9 line pyspark replaced).
     also_drop: tuple[str, ...] = ()
+    # ``group:artifact`` left out of every artifact's dependencies (Maven exclusions).
+    excludes: tuple[str, ...] = ()
 
 
 BUNDLES: dict[str, Bundle] = {
@@ -43,7 +48,29 @@ BUNDLES: dict[str, Bundle] = {
     # Maven Central has no spark-avro_2.13:4.2.0 (404; newest 4.1.1). 4.1.1 reads and
     # writes Avro under Spark 4.2.0 (tests/integration/test_sources.py proves it here).
     "avro": Bundle("avro", ("org.apache.spark:spark-avro_2.13:4.1.1",)),
+    # S3A for s3a:// tables and raw zones. hadoop-aws must match pyspark's Hadoop (3.5.0).
+    # It depends on the AWS SDK v2 `bundle` jar (~600 MB, every AWS service shaded in);
+    # S3A needs only S3, STS and the HTTP clients, so the bundle is excluded and the
+    # SDK's modular artifacts of the version Hadoop 3.5.0 was built with (2.35.4) come
+    # instead: 37 jars, ~13 MB (Netty and httpclient come from pyspark). Tested against
+    # a real S3 server (tests/integration/test_object_storage.py).
+    # commons-logging: the delta bundle brings 1.3.0; 1.2 would put the same classes twice.
+    "s3": Bundle(
+        "s3",
+        (
+            "org.apache.hadoop:hadoop-aws:3.5.0",
+            "software.amazon.awssdk:s3:2.35.4",
+            "software.amazon.awssdk:s3-transfer-manager:2.35.4",
+            "software.amazon.awssdk:sts:2.35.4",
+            "software.amazon.awssdk:apache-client:2.35.4",
+        ),
+        also_drop=("commons-logging",),
+        excludes=("software.amazon.awssdk:bundle",),
+    ),
 }
+
+PINS_FILE = Path(__file__).with_name("jar_pins.json")
+
 
 _VERSIONED = re.compile(r"^(?P<base>.+?)-(?P<version>\d[\w.\-]*)\.jar$")
 
@@ -68,12 +95,18 @@ def bundle_dir(jars_dir: Path, bundle: str) -> Path:
 
 
 def _pom(bundle: Bundle) -> str:
+    exclusions = "".join(
+        f"<exclusion><groupId>{g}</groupId><artifactId>{a}</artifactId></exclusion>"
+        for g, a in (e.split(":") for e in bundle.excludes)
+    )
     deps = []
     for coord in bundle.artifacts:
         group, artifact, version = coord.split(":")
         deps.append(
             f"<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
-            f"<version>{version}</version></dependency>"
+            f"<version>{version}</version>"
+            + (f"<exclusions>{exclusions}</exclusions>" if exclusions else "")
+            + "</dependency>"
         )
     return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -86,6 +119,40 @@ def _pom(bundle: Bundle) -> str:
   </plugin></plugins></build>
 </project>
 """
+
+
+def pinned(bundle: str) -> dict[str, str]:
+    """The sha256 the project pins for each jar of ``bundle`` (empty: not pinned)."""
+    try:
+        pins = json.loads(PINS_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+    found = pins.get(bundle, {})
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def check_pins(bundle: str, sums: dict[str, str]) -> None:
+    """Refuse a resolved closure that differs from the pinned one (a jar added, missing
+    or with other bytes than the project recorded).
+
+    Raises:
+        RuntimeSetupError: ``LF-RT-003`` naming each differing jar.
+    """
+    pins = pinned(bundle)
+    if not pins:
+        return
+    wrong = sorted(name for name in set(pins) | set(sums) if pins.get(name) != sums.get(name))
+    if wrong:
+        raise RuntimeSetupError(
+            Code.JAR_RESOLUTION_FAILED,
+            f"the '{bundle}' jars differ from the project's pinned sha256 sums: "
+            + ", ".join(
+                f"{n} ({'not pinned' if n not in pins else 'missing' if n not in sums else 'other bytes'})"
+                for n in wrong
+            ),
+            f"if the pins in {PINS_FILE.name} changed on purpose, update them; otherwise "
+            "clear the Maven cache (lakeforge.runtime.user_cache.maven_repo) and retry",
+        )
 
 
 def read_manifest(jars_dir: Path, bundle: str) -> dict[str, object] | None:
@@ -151,7 +218,7 @@ def resolve(bundle_name: str, jars_dir: Path, force: bool = False) -> list[Path]
             "Maven (mvn) is needed to fetch jars once",
             "install it: apt-get install -y maven",
         )
-    m2 = jars_dir.parent / "m2"
+    m2 = maven_repo()
     target = bundle_dir(jars_dir, bundle_name)
     with tempfile.TemporaryDirectory(prefix="lakeforge-jars-") as tmp:
         work = Path(tmp)
@@ -180,6 +247,8 @@ def resolve(bundle_name: str, jars_dir: Path, force: bool = False) -> list[Path]
         for jar in sorted(out.glob("*.jar")):
             base = artifact_base(jar.name)
             (dropped if base in provided or base in bundle.also_drop else kept).append(jar)
+        sums = {j.name: sha256_file(j) for j in kept}
+        check_pins(bundle_name, sums)
         staging = target.with_name(target.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -188,7 +257,7 @@ def resolve(bundle_name: str, jars_dir: Path, force: bool = False) -> list[Path]
         manifest = {
             "bundle": bundle_name,
             "artifacts": list(bundle.artifacts),
-            "jars": [{"name": j.name, "sha256": sha256_file(j)} for j in kept],
+            "jars": [{"name": j.name, "sha256": sums[j.name]} for j in kept],
             "dropped_as_provided_by_pyspark": [j.name for j in dropped],
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

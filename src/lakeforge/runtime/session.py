@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from lakeforge.config.models import Profile
 from lakeforge.errors import Code, RuntimeSetupError
+from lakeforge.io.s3 import s3a_conf
 from lakeforge.runtime import cds
 from lakeforge.runtime import jars as jarcache
 from lakeforge.runtime.java import check_java
@@ -131,6 +132,8 @@ def session_settings(
         java_opts.append(f"-Dderby.system.home={derby_home}")
     if profile.spark.class_archive:
         java_opts.extend(cds.driver_options())
+    if profile.s3 is not None:
+        conf.update(s3a_conf(profile.s3))
     conf.update(profile.spark.conf)
     # A profile's driver options (e.g. JIT flags for short-lived jobs) add to lakeforge's
     # own: replacing them would drop the log4j config and send derby.log to the cwd.
@@ -198,7 +201,23 @@ def build_session(profile: Profile, root: Path, app_name: str | None = None) -> 
             "run with --debug for the full error",
         ) from exc
     spark.sparkContext.setLogLevel(os.environ.get("LAKEFORGE_SPARK_LOG_LEVEL", "ERROR"))
+    if not fresh and not submitted:
+        _join_storage(spark, settings.conf)
     return spark
+
+
+def _join_storage(spark: SparkSession, conf: dict[str, str]) -> None:
+    """Give a session this process already had the profile's object-storage settings.
+
+    ``getOrCreate`` on a running session applies SQL settings only; a ``spark.hadoop.*``
+    setting reaches Hadoop when the context starts. S3A reads its settings when it first
+    opens a bucket, so setting them on the live Hadoop configuration works for every
+    bucket not opened yet (a notebook, or the test suite's shared session).
+    """
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in conf.items():
+        if key.startswith("spark.hadoop.fs.s3a."):
+            hadoop.set(key.removeprefix("spark.hadoop."), value)
 
 
 def ensure_schemas(spark: SparkSession, schemas: tuple[str, ...] = LAYER_SCHEMAS) -> None:

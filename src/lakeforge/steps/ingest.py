@@ -58,8 +58,9 @@ from lakeforge.io.files import (
     comparable_path,
     read_batch,
     resolve_source_path,
+    with_object_versions,
 )
-from lakeforge.io.listing import FileInfo, Skipped, list_source
+from lakeforge.io.listing import FileInfo, Skipped, list_source, with_versions
 from lakeforge.lineage.system_tables import (
     INGESTED_FILES,
     REJECTED_FILES,
@@ -99,6 +100,8 @@ class LogEntry:
     batch_id: int
     status: str
     bronze_version: int | None
+    etag: str | None = None  # object storage only
+    version_id: str | None = None
 
 
 def say(message: str) -> None:
@@ -116,7 +119,7 @@ def load_log(spark: SparkSession, table: str) -> dict[str, LogEntry]:
     rows = spark.sql(
         f"""
         SELECT path, size, CAST(unix_millis(modification_time) AS BIGINT) AS mtime_ms,
-               batch_id, status, bronze_version
+               batch_id, status, bronze_version, etag, version_id
         FROM (SELECT *, row_number() OVER (PARTITION BY path ORDER BY recorded_at DESC,
                        CASE status WHEN 'committed' THEN 0 ELSE 1 END) AS rn
               FROM {INGESTED_FILES} WHERE table_name = '{table}')
@@ -131,6 +134,8 @@ def load_log(spark: SparkSession, table: str) -> dict[str, LogEntry]:
             int(r["batch_id"] or 0),
             r["status"],
             None if r["bronze_version"] is None else int(r["bronze_version"]),
+            r["etag"],
+            r["version_id"],
         )
         for r in rows
     }
@@ -151,13 +156,15 @@ def _events(
             str(status),
             version,
             now,
+            f.etag,
+            f.version_id,
         )
         for f in files
     ]
 
 
 def _info(entry: LogEntry) -> FileInfo:
-    return FileInfo(entry.path, entry.size, entry.mtime_ms)
+    return FileInfo(entry.path, entry.size, entry.mtime_ms, entry.etag, entry.version_id)
 
 
 def record_rejected(
@@ -417,10 +424,11 @@ def _commit_batch(
     )
     if not read.files:
         return _Landed(None, 0, 0)
-    merge_schema = check_schema(step, spark, read.df)
+    df = with_object_versions(read.df, read.files)
+    merge_schema = check_schema(step, spark, df)
     with fail_during(f"ingest.write:{step.table}"):
         commit = write_table(
-            read.df,
+            df,
             step.table,
             "append",
             ctx.run_id,
@@ -529,7 +537,10 @@ def run_ingest(ctx: StepContext, step: IngestStep, result: StepResult) -> None:
             continue
         if known is None or known.status in (Status.RETRY, Status.VANISHED):
             new.append(info)
-        elif (known.size, known.mtime_ms) != (info.size, info.mtime_ms):
+        elif (known.size, known.mtime_ms) != (info.size, info.mtime_ms) or (
+            # A new object version under the same key, even within the same second.
+            known.etag is not None and info.etag is not None and known.etag != info.etag
+        ):
             changed.append(path)
             if step.spec.on_changed_file == "reingest":
                 new.append(info)
@@ -545,7 +556,9 @@ def run_ingest(ctx: StepContext, step: IngestStep, result: StepResult) -> None:
     if new:
         # Batch ids only grow: past the highest the log or bronze's Delta history has seen.
         batch_id = max([e.batch_id for e in log.values()] + [state.delta_batch or 0, 0]) + 1
-        landed.append(_commit_batch(ctx, step, sorted(new), batch_id, log_pending=True))
+        # Object storage: each new file's version id, recorded in the log and in bronze.
+        new = with_versions(spark, sorted(new))
+        landed.append(_commit_batch(ctx, step, new, batch_id, log_pending=True))
 
     commits = [x.commit for x in landed if x.commit is not None]
     if not commits and not table_exists(spark, step.table):

@@ -225,7 +225,8 @@ def _versions_via_spark(spark: SparkSession, skip: str) -> dict[str, int]:
             continue
         for table in spark.catalog.listTables(schema):
             name = f"{schema}.{table.name.lower()}"
-            if name != skip and not table.isTemporary:
+            # Views (lakeforge.runs is one) have no versions to compare.
+            if name != skip and not table.isTemporary and table.tableType != "VIEW":
                 version = latest_version(spark, name)
                 if version is not None:
                     out[name] = version
