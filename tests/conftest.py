@@ -3,6 +3,8 @@ unit tests never request it, so `pytest tests/unit` starts no JVM."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,18 @@ if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from tests.s3server import S3Server
+
+# The object-storage tests' S3 server (s3_server) accepts these keys. Spark's S3A reads
+# credentials from the JVM's environment, never from a setting, and the JVM's environment
+# is fixed when the shared session starts: so they are this process's from the start.
+# Fresh per test session; the tests never reach a real AWS account.
+os.environ["AWS_ACCESS_KEY_ID"] = "lftest" + secrets.token_hex(6)
+os.environ["AWS_SECRET_ACCESS_KEY"] = secrets.token_urlsafe(24)
+os.environ["AWS_REGION"] = "us-east-1"
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_SESSION_TOKEN", None)
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +71,38 @@ def spark(lakehouse_root: Path) -> Iterator[SparkSession]:
                     "spark.sql.adaptive.enabled": "false",
                 },
             },
+            # S3A for the object-storage tests (tests/integration/test_object_storage.py).
+            "jar_bundles": ["delta", "avro", "s3"],
         }
     )
     session = build_session(profile, lakehouse_root, "lakeforge-tests")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS) on 127.0.0.1 for this test session; fails, never
+    skips, when it cannot start. Buckets: create your own (``create_bucket``)."""
+    from tests import s3server
+
+    server = s3server.start(
+        tmp_path_factory.mktemp("s3server"),
+        access_key=os.environ["AWS_ACCESS_KEY_ID"],
+        secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_s3(spark: SparkSession, s3_server: S3Server) -> SparkSession:
+    """The shared session, reaching ``s3_server`` through S3A (as a joined profile would)."""
+    from lakeforge.config.models import S3Settings
+    from lakeforge.io.s3 import s3a_conf
+
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    settings = S3Settings(endpoint=s3_server.endpoint, path_style=True)
+    for key, value in s3a_conf(settings).items():
+        hadoop.set(key.removeprefix("spark.hadoop."), value)
+    return spark

@@ -97,6 +97,13 @@ def _issues_from_validation(exc: ValidationError, doc: YamlDocument) -> list[Con
             hint = difflib.get_close_matches(key, known, n=1)
             msg = f"unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
             issues.append(ConfigIssue(Code.UNKNOWN_KEY, doc.file, doc.line_of(loc), dotted, msg))
+        elif kind == models.CREDENTIAL_IN_YAML:
+            at = (*loc, str(err.get("ctx", {}).get("key", "")))
+            issues.append(
+                ConfigIssue(
+                    Code.BAD_VALUE, doc.file, doc.line_of(at), ".".join(map(str, at)), err["msg"]
+                )
+            )
         elif kind == "missing":
             msg = f"missing required key '{loc[-1]}'" if loc else "missing required key"
             issues.append(

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 LAYERS = ("bronze", "silver", "gold")
@@ -398,6 +399,7 @@ class MetastoreSettings(Strict):
 
 # Keys that would put a credential into YAML. Refused by name, with where credentials
 # come from instead, rather than as just another unknown key.
+CREDENTIAL_IN_YAML = "credential_in_yaml"
 _CREDENTIAL_KEYS = re.compile(r"(?i)(secret|password|token|access[_.-]?key|credential|session)")
 
 
@@ -430,10 +432,13 @@ class S3Settings(Strict):
         if isinstance(data, dict):
             for key in data:
                 if _CREDENTIAL_KEYS.search(str(key)):
-                    raise ValueError(
-                        f"'{key}': credentials are never read from YAML; set "
+                    # Its own error type, so the loader can point at the key's line.
+                    raise PydanticCustomError(
+                        CREDENTIAL_IN_YAML,
+                        "'{key}': credentials are never read from YAML; set "
                         "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or use "
-                        "the default provider chain (instance or container role)"
+                        "the default provider chain (instance or container role)",
+                        {"key": str(key)},
                     )
         return data
 

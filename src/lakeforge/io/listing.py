@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.config.roots import is_inside
@@ -157,8 +157,11 @@ def with_versions(spark: SparkSession, files: Sequence[FileInfo]) -> list[FileIn
     for f in files:
         if f.path.startswith("s3a://") and f.version_id is None:
             path = jvm.org.apache.hadoop.fs.Path(f.path)
-            status = path.getFileSystem(conf).getFileStatus(path)
-            f = _info(path.getFileSystem(conf), status)
+            head = _info(path.getFileSystem(conf), path.getFileSystem(conf).getFileStatus(path))
+            # Only the version (and an ETag the listing lacked) comes from the HEAD: its
+            # Last-Modified has whole seconds where the listing's has milliseconds, and
+            # the log must compare listings with listings.
+            f = replace(f, version_id=head.version_id, etag=f.etag or head.etag)
         out.append(f)
     return out
 

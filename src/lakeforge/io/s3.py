@@ -128,6 +128,7 @@ def storage_error(exc: BaseException, settings: S3Settings, what: str) -> Storag
     botocore's messages carry no credentials (a signature mismatch names neither key),
     so they are kept; the endpoint is named so a wrong one is obvious.
     """
+    from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import (
         ClientError,
         ConnectionError,
@@ -135,6 +136,9 @@ def storage_error(exc: BaseException, settings: S3Settings, what: str) -> Storag
         PartialCredentialsError,
     )
 
+    if isinstance(exc, S3UploadFailedError) and isinstance(exc.__context__, ClientError):
+        # upload_file wraps the server's answer (without `from`): classify the answer.
+        exc = exc.__context__
     endpoint = where(settings)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return StorageError(

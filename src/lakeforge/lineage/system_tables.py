@@ -70,6 +70,20 @@ DDL = {
 }
 
 
+# Columns stored exactly as they are, never masked: a raw file's path is the ingestion
+# log's key. Every ${env:} value counts as a secret (lakeforge.redaction), and a raw zone
+# is often named by one (a bucket: ${env:LAKEFORGE_RAW_BUCKET}); masking it here made
+# every listed file unknown to the log, so each run ingested everything again.
+EXACT_COLUMNS: dict[str, tuple[str, ...]] = {
+    INGESTED_FILES: ("path",),
+    REJECTED_FILES: ("path",),
+}
+
+
+def _column_names(table: str) -> list[str]:
+    return [part.strip().split(" ", 1)[0] for part in DDL[table].split(",")]
+
+
 @cache
 def code_version() -> str:
     """``lakeforge <version>`` plus the git commit of a source checkout, when there is one."""
@@ -216,8 +230,12 @@ def _append(
         return
     from lakeforge.redaction import redact_obj
 
-    # System tables are outputs like any other: no resolved ${env:} value reaches them.
-    rows = [redact_obj(r) for r in rows]
+    # System tables are outputs like any other: no resolved ${env:} value reaches them,
+    # except in the columns that identify a raw file (see EXACT_COLUMNS).
+    exact = {
+        i for i, name in enumerate(_column_names(table)) if name in EXACT_COLUMNS.get(table, ())
+    }
+    rows = [tuple(v if i in exact else redact_obj(v) for i, v in enumerate(r)) for r in rows]
     df = _literal_frame(spark, table, rows)
     with fail_during(f"system.append:{point or table.split('.', 1)[1]}"):
         location = _location(spark, table)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lakeforge.errors import Code, LakeforgeError, RunError
+from lakeforge.errors import Code, LakeforgeError, RunError, StorageError
 from lakeforge.faults import fail_point
 from lakeforge.lineage.system_tables import (
     ensure_system_tables,
@@ -142,16 +142,25 @@ def _execute(
             step_result.error = str(exc)
             result.error, result.error_code = str(exc), exc.code
         except Exception as exc:  # Spark errors: the one translation, pointed at the YAML
-            from lakeforge.runtime.spark_errors import describe, is_spark_error
+            from lakeforge.runtime.spark_errors import describe, is_spark_error, translate
 
             failed = True
+            code = Code.STEP_FAILED
             if is_spark_error(exc):
-                first = describe(exc)
+                translated = translate(exc)
+                # Object storage failures keep their own code (bucket, access, endpoint).
+                if isinstance(translated, StorageError):
+                    code = translated.code
+                    first = translated.message + (
+                        f" (hint: {translated.hint})" if translated.hint else ""
+                    )
+                else:
+                    first = describe(exc)
             else:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             step_result.status = "failed"
-            step_result.error = f"{Code.STEP_FAILED} {step.location}: {step.table}: {first}"
-            result.error, result.error_code = step_result.error, Code.STEP_FAILED
+            step_result.error = f"{code} {step.location}: {step.table}: {first}"
+            result.error, result.error_code = step_result.error, code
         step_result.seconds = round(time.monotonic() - t0, 3)
         if step_result.status == "ok":
             record_step(spark, plan.pipeline, rid, step_result)

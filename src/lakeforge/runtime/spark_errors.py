@@ -12,6 +12,9 @@ deeper Java cause says more, that cause's own message.
   (parse and analysis errors: unknown table or column, missing path, bad SQL).
 * ``LF-RT-006`` (:class:`RuntimeSetupError`): the embedded Derby metastore is held by
   another process (Derby's ``XSDB6``, buried under Hive and DataNucleus wrappers).
+* ``LF-S3-001/002/003`` (:class:`StorageError`): S3A could not reach the object store,
+  was refused, or found no bucket (:func:`storage_failure`), named with the bucket or
+  endpoint, without the Java exception's wrapping.
 * ``LF-RT-007`` (:class:`SparkError`): anything else Spark, Delta or py4j raised.
 
 :func:`check_metastore_free` finds the Derby case before a JVM starts, so the second
@@ -29,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lakeforge.errors import Code, LakeforgeError, RuntimeSetupError, SqlError
+from lakeforge.errors import Code, LakeforgeError, RuntimeSetupError, SqlError, StorageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,6 +72,11 @@ def translate(exc: BaseException, context: str | None = None) -> LakeforgeError:
     locked = _DERBY_LOCKED.search(text)
     if locked:
         return metastore_locked(Path(locked.group(1)))
+    storage = storage_failure(text)
+    if storage is not None:
+        if context:
+            storage.message = f"{context}: {storage.message}"
+        return storage
     message = describe(exc)
     if context:
         message = f"{context}: {message}"
@@ -82,6 +90,59 @@ def translate(exc: BaseException, context: str | None = None) -> LakeforgeError:
             "rerun; if it repeats, rerun with --debug and check the JVM's memory",
         )
     return SparkError(Code.SPARK_FAILED, message)
+
+
+_S3A_URI = re.compile(r"s3a://([A-Za-z0-9.\-_]+)(/[^\s`':]*)?")
+_CONNECT = re.compile(r"(?:Connect to|connect to|Unable to connect to) ([\w.\-]+:\d+)")
+_NO_BUCKET = ("UnknownStoreException", "NoSuchBucket")
+_DENIED = (
+    "AccessDeniedException",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "Status Code: 403",
+)
+_UNREACHABLE = (
+    "Unable to execute HTTP request",
+    "ConnectException",
+    "Connection refused",
+    "AWSClientIOException",
+    "SdkClientException",
+)
+
+
+def storage_failure(text: str) -> StorageError | None:
+    """The object-storage error in a failure's text (S3A's exceptions), or None.
+
+    One line with the bucket or endpoint and what to check, instead of S3A's wrapped Java
+    exception (``UnknownStoreException: `s3a://b/x': getFileStatus on ...``).
+    """
+    uri = _S3A_URI.search(text)
+    if uri is None and "s3a" not in text.lower():
+        return None
+    where = f"s3a://{uri.group(1)}{uri.group(2) or ''}" if uri else "s3a://"
+    bucket = uri.group(1) if uri else "?"
+    if any(marker in text for marker in _NO_BUCKET):
+        return StorageError(
+            Code.BUCKET_MISSING,
+            f"no bucket '{bucket}' ({where})",
+            "check the bucket name in the path or profile, or create the bucket",
+        )
+    if any(marker in text for marker in _DENIED):
+        return StorageError(
+            Code.STORAGE_DENIED,
+            f"the object store refused access to {where}",
+            "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and the "
+            "bucket's policy",
+        )
+    if any(marker in text for marker in _UNREACHABLE):
+        endpoint = _CONNECT.search(text)
+        at = endpoint.group(1) if endpoint else "its endpoint"
+        return StorageError(
+            Code.STORAGE_UNREACHABLE,
+            f"the object store at {at} does not answer ({where})",
+            "is the server running and the profile's s3.endpoint right?",
+        )
+    return None
 
 
 def describe(exc: BaseException) -> str:

@@ -1,0 +1,241 @@
+"""Object storage against a real S3 server (SeaweedFS on loopback, tests/s3server.py).
+
+Raw files are landed with ``lakeforge land`` (boto3, versioned bucket), ingested from
+``s3a://`` by the shared session through S3A, and traced: bronze rows and the ingestion
+log carry each object's version id and ETag, a new version of a key is a changed file,
+and the exact bytes of an overwritten or deleted version can still be fetched by id.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from pyspark.sql import SparkSession
+
+from lakeforge.cli.main import cli
+from lakeforge.errors import Code
+from lakeforge.lineage.system_tables import INGESTED_FILES
+from lakeforge.pipeline.executor import execute
+from lakeforge.plan.builder import build_plan
+from lakeforge.plan.load import load_pipeline
+from lakeforge.results import RunResult
+from tests.helpers import make_project
+from tests.s3server import S3Server
+
+pytestmark = pytest.mark.spark
+
+DAY1 = "order_id,amount\n1,10.00\n2,20.00\n"
+DAY2 = "order_id,amount\n3,30.00\n"
+DAY1_FIXED = "order_id,amount\n1,10.50\n2,20.00\n4,40.00\n"
+
+
+class Zone:
+    """A scratch project whose raw zone is a fresh versioned bucket on the server."""
+
+    def __init__(
+        self,
+        root: Path,
+        server: S3Server,
+        monkeypatch: pytest.MonkeyPatch,
+        on_changed: str = "fail",
+    ) -> None:
+        self.s = uuid.uuid4().hex[:6]
+        self.root = root
+        self.server = server
+        self.bucket = f"raw-{self.s}"
+        server.create_bucket(self.bucket)
+        # The bucket comes from the environment, as in conf/s3.yml: every ${env:} value is
+        # a secret to lakeforge's outputs, and must still not change the ingestion log.
+        monkeypatch.setenv(f"LF_RAW_BUCKET_{self.s}", self.bucket)
+        self.bronze = f"bronze.orders_{self.s}"
+        pipeline = f"""\
+            name: s3shop_{self.s}
+            bronze:
+              orders_{self.s}:
+                source: {{format: csv, path: "${{var:raw_root}}/orders"}}
+                on_changed_file: {on_changed}
+            silver:
+              orders_{self.s}:
+                from: bronze.orders_{self.s}
+                keys: [order_id]
+                mode: merge
+                columns:
+                  order_id: bigint
+                  amount: decimal(10,2)
+            """
+        profile = f"""\
+            s3:
+              endpoint: {server.endpoint}
+              path_style: true
+              multipart_threshold_mb: 5
+            vars:
+              raw_root: s3a://${{env:LF_RAW_BUCKET_{self.s}}}/shop
+            allowed_roots: ["s3a://${{env:LF_RAW_BUCKET_{self.s}}}/"]
+            """
+        self.path = make_project(root, textwrap.dedent(pipeline), {"local": profile})
+        self.local = root / "outbox"
+        self.local.mkdir()
+
+    def land(self, monkeypatch: pytest.MonkeyPatch, name: str, text: str) -> dict[str, Any]:
+        """``lakeforge land`` one file into orders/, through the CLI; its printed row."""
+        path = self.local / name
+        path.write_text(text)
+        monkeypatch.chdir(self.root)
+        out = CliRunner().invoke(
+            cli, ["land", str(path), f"s3://{self.bucket}/shop/orders/", "--format", "json"]
+        )
+        assert out.exit_code == 0, out.output
+        rows = [json.loads(line) for line in out.output.splitlines() if line.startswith("{")]
+        assert len(rows) == 1
+        row = rows[0]
+        # The bucket is an ${env:} value of the profile: the CLI's output masks it.
+        assert row["object"] == f"s3a://***/shop/orders/{name}"
+        row["object"] = f"s3a://{self.bucket}/shop/orders/{name}"
+        return row
+
+    def run(self, spark: SparkSession) -> RunResult:
+        loaded = load_pipeline(self.path)
+        return execute(build_plan(loaded), spark, loaded.project_root)
+
+
+def _bronze_versions(spark: SparkSession, table: str) -> dict[str, set[str]]:
+    rows = spark.sql(
+        f"SELECT _lf_source_file AS f, _lf_source_version_id AS v FROM {table}"
+    ).collect()
+    out: dict[str, set[str]] = {}
+    for r in rows:
+        out.setdefault(r["f"], set()).add(r["v"])
+    return out
+
+
+def test_land_then_ingest_records_object_versions(
+    spark_s3: SparkSession,
+    s3_server: S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    zone = Zone(tmp_path, s3_server, monkeypatch)
+    d1 = zone.land(monkeypatch, "d1.csv", DAY1)
+    d2 = zone.land(monkeypatch, "d2.csv", DAY2)
+    assert d1["object"] == f"s3a://{zone.bucket}/shop/orders/d1.csv"
+    assert d1["version_id"] and d2["version_id"] and d1["version_id"] != d2["version_id"]
+
+    result = zone.run(spark_s3)
+    assert result.ok, result.error
+    assert (result.steps[0].rows_written, result.steps[0].files) == (3, 2)
+    # Every bronze row names the object version it came from: the one land printed.
+    assert _bronze_versions(spark_s3, zone.bronze) == {
+        d1["object"]: {d1["version_id"]},
+        d2["object"]: {d2["version_id"]},
+    }
+    log = spark_s3.sql(
+        f"SELECT path, etag, version_id FROM {INGESTED_FILES} "
+        f"WHERE table_name = '{zone.bronze}' AND status = 'committed'"
+    ).collect()
+    assert {(r["path"], r["etag"], r["version_id"]) for r in log} == {
+        (d1["object"], d1["etag"], d1["version_id"]),
+        (d2["object"], d2["etag"], d2["version_id"]),
+    }
+    # A rerun with nothing new reads nothing: the log holds the paths as listed (the
+    # bucket is an ${env:} value, masked in outputs, never in the log's keys).
+    again = zone.run(spark_s3)
+    assert again.ok and again.steps[0].files == 0
+    assert {r["path"] for r in log} == {d1["object"], d2["object"]}
+
+
+def test_a_new_object_version_is_a_changed_file_and_the_old_bytes_stay_fetchable(
+    spark_s3: SparkSession,
+    s3_server: S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fails = Zone(tmp_path / "fails", s3_server, monkeypatch, on_changed="fail")
+    reingests = Zone(tmp_path / "reingests", s3_server, monkeypatch, on_changed="reingest")
+    first = {z.bucket: z.land(monkeypatch, "d1.csv", DAY1) for z in (fails, reingests)}
+    assert all(z.run(spark_s3).ok for z in (fails, reingests))
+
+    second = {z.bucket: z.land(monkeypatch, "d1.csv", DAY1_FIXED) for z in (fails, reingests)}
+    failed = fails.run(spark_s3)
+    assert not failed.ok
+    assert failed.error_code == Code.FILE_CHANGED
+
+    result = reingests.run(spark_s3)
+    assert result.ok, result.error
+    versions = _bronze_versions(spark_s3, reingests.bronze)
+    key = second[reingests.bucket]["object"]
+    assert versions == {
+        key: {first[reingests.bucket]["version_id"], second[reingests.bucket]["version_id"]}
+    }
+    silver = {
+        int(r["order_id"]): str(r["amount"])
+        for r in spark_s3.table(reingests.bronze.replace("bronze.", "silver.")).collect()
+    }
+    assert silver == {1: "10.50", 2: "20.00", 4: "40.00"}
+
+    # Overwritten, then deleted: the first version's bytes still come back by its id.
+    s3 = s3_server.client()
+    s3.delete_object(Bucket=reingests.bucket, Key="shop/orders/d1.csv")
+    old = s3.get_object(
+        Bucket=reingests.bucket,
+        Key="shop/orders/d1.csv",
+        VersionId=first[reingests.bucket]["version_id"],
+    )["Body"].read()
+    assert old.decode() == DAY1
+
+
+def test_an_empty_prefix_and_a_missing_bucket_fail_with_codes(
+    spark_s3: SparkSession,
+    s3_server: S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    empty = Zone(tmp_path / "empty", s3_server, monkeypatch)
+    result = empty.run(spark_s3)
+    assert not result.ok
+    assert result.error_code == Code.SOURCE_EMPTY
+
+    missing = Zone(tmp_path / "missing", s3_server, monkeypatch)
+    s3_server.client().delete_bucket(Bucket=missing.bucket)
+    result = missing.run(spark_s3)
+    assert not result.ok and result.error is not None
+    assert result.error_code == Code.BUCKET_MISSING, result.error
+    assert missing.bucket in result.error
+    assert "Exception" not in result.error and "\n" not in result.error
+
+
+def test_land_refuses_wrong_keys_an_unversioned_bucket_and_a_dead_endpoint(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakeforge.config.models import S3Settings
+    from lakeforge.errors import StorageError
+    from lakeforge.io.landing import land
+    from lakeforge.io.s3 import client
+
+    file = tmp_path / "f.csv"
+    file.write_text(DAY1)
+    bucket = f"plain-{uuid.uuid4().hex[:6]}"
+    s3_server.create_bucket(bucket, versioned=False)
+    settings = S3Settings(endpoint=s3_server.endpoint, path_style=True)
+    with pytest.raises(StorageError) as unversioned:
+        land(client(settings), settings, file, f"s3://{bucket}/x/")
+    assert unversioned.value.code == Code.VERSIONING_OFF
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    with pytest.raises(StorageError) as denied:
+        land(client(settings), settings, file, f"s3://{bucket}/x/")
+    assert denied.value.code == Code.STORAGE_DENIED
+    assert "not-the-secret" not in str(denied.value)
+
+    from tests.s3server import free_ports
+
+    dead = S3Settings(endpoint=f"http://127.0.0.1:{free_ports(1)[0]}", path_style=True)
+    with pytest.raises(StorageError) as unreachable:
+        land(client(dead), dead, file, f"s3://{bucket}/x/")
+    assert unreachable.value.code == Code.STORAGE_UNREACHABLE
+    assert dead.endpoint is not None and dead.endpoint in unreachable.value.message
