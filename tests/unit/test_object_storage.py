@@ -666,3 +666,56 @@ def test_session_settings_carry_s3a_conf_without_credentials(
 def test_session_settings_without_s3_have_no_s3a_conf(tmp_path: Path) -> None:
     conf = session_settings(Profile(), tmp_path, need_jars=False).conf
     assert not any(k.startswith("spark.hadoop.fs.s3a.") for k in conf)
+
+
+def test_raw_objects_walks_upstream_once_and_sorted() -> None:
+    from lakeforge.lineage.query import LineageNode, raw_objects
+
+    a = {"path": "s3a://r/a.csv", "version_id": "v2", "etag": "e2"}
+    a_old = {"path": "s3a://r/a.csv", "version_id": "v1", "etag": "e1"}
+    b = {"path": "s3a://r/b.csv", "version_id": "v9", "etag": "e9"}
+    bronze = LineageNode("bronze.x", 3, objects=[a, a_old])
+    other = LineageNode("bronze.y", 1, objects=[b])
+    silver = LineageNode("silver.x", 5, upstream=[bronze])
+    gold = LineageNode(
+        "gold.g", 2, upstream=[silver, LineageNode("silver.y", 1, upstream=[other, bronze])]
+    )
+    assert raw_objects([gold, silver]) == [a_old, a, b]
+    assert raw_objects([LineageNode("gold.h", 0)]) == []
+
+
+def test_raw_objects_record_hashes_the_list_and_lists_it_only_when_short(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lakeforge.lineage import query
+
+    objs = [
+        {"path": "s3a://r/a.csv", "version_id": "v1", "etag": "e1"},
+        {"path": "s3a://r/b.csv", "version_id": None, "etag": "e2"},
+    ]
+    record = query.raw_objects_record(objs)
+    expected = hashlib.sha256(b"s3a://r/a.csv\tv1\te1\ns3a://r/b.csv\t\te2\n").hexdigest()
+    assert record == {"count": 2, "sha256": expected, "objects": objs}
+    assert query.raw_objects_record(objs[:1])["sha256"] != expected
+    monkeypatch.setattr(query, "MAX_LISTED_OBJECTS", 1)
+    assert query.raw_objects_record(objs) == {"count": 2, "sha256": expected}
+
+
+def test_mlflow_tags_identify_the_raw_objects() -> None:
+    from lakeforge.training.mlflow_log import manifest_tags
+
+    manifest = {
+        "id": "s-v1",
+        "name": "s",
+        "table": "training.s",
+        "table_version": 1,
+        "config_hash": "c",
+        "created_at": "t",
+        "inputs": [{"role": "labels", "table": "silver.x", "version": 3}],
+        "raw_objects": {"count": 2, "sha256": "abc"},
+    }
+    tags = manifest_tags(manifest)
+    assert tags["lakeforge.raw_objects.count"] == "2"
+    assert tags["lakeforge.raw_objects.sha256"] == "abc"
+    manifest["raw_objects"] = {"count": 0}
+    assert not [k for k in manifest_tags(manifest) if "raw_objects" in k]

@@ -22,8 +22,13 @@ def _label(node: LineageNode) -> str:
 
 
 def _tree(node: LineageNode, tree: Tree, max_files: int) -> None:
+    versions: dict[str, list[str]] = {}
+    for obj in node.objects:
+        if obj["version_id"]:
+            versions.setdefault(str(obj["path"]), []).append(str(obj["version_id"]))
     for path in node.files[:max_files]:
-        tree.add(f"[cyan]file[/] {path}")
+        shown = ", ".join(versions.get(path, []))
+        tree.add(f"[cyan]file[/] {path}" + (f" [dim](version {shown})[/]" if shown else ""))
     if len(node.files) > max_files:
         tree.add(f"[cyan]... {len(node.files) - max_files} more files[/]")
     for up in node.upstream:

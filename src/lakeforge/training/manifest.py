@@ -235,6 +235,7 @@ def assemble(
     run_id: str | None,
     code_version: str,
     versions: dict[str, str | None],
+    raw_objects: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready dict (pure: everything comes in as arguments)."""
     return {
@@ -266,6 +267,9 @@ def assemble(
             "description": CHECKSUM_DOC,
         },
         "splits": stats,
+        # The raw object versions the inputs came from (object storage; see
+        # lakeforge.lineage.query.raw_objects_record): none for local files.
+        "raw_objects": raw_objects or {"count": 0},
     }
 
 

@@ -83,6 +83,11 @@ def manifest_tags(manifest: dict[str, Any]) -> dict[str, str]:
     }
     for i in manifest["inputs"]:
         tags[tag_key(str(i["role"]))] = f"{i['table']}@{i['version']}"
+    raw = manifest.get("raw_objects") or {}
+    if raw.get("count"):
+        # The whole list is in the logged manifest artifact; the tags identify it.
+        tags[f"{TAG_PREFIX}raw_objects.count"] = str(raw["count"])
+        tags[f"{TAG_PREFIX}raw_objects.sha256"] = str(raw["sha256"])
     return tags
 
 

@@ -134,6 +134,10 @@ def publish(
         frame.unpersist()
     fail_point(f"publish.after_write:{plan.name}")  # a table version with no manifest yet
 
+    from lakeforge.lineage.query import lineage, raw_objects, raw_objects_record
+
+    # Which raw object versions fed the inputs, walked upstream once from each pinned one.
+    objects = raw_objects([lineage(spark, i.table, i.version) for i in plan.inputs])
     identifier = set_id(plan.name, commit.version)
     created_at = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     manifest = assemble(
@@ -146,13 +150,19 @@ def publish(
         run_id=run_id,
         code_version=code_version(),
         versions=library_versions(spark),
+        raw_objects=raw_objects_record(objects),
     )
     path = manifest_path(project_root, plan.name, identifier)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A manifest is an output: a resolved ${env:} value never reaches it (nor the registry).
     from lakeforge.redaction import redact_obj
 
+    listed = manifest["raw_objects"]
     manifest = redact_obj(manifest)
+    # Raw object paths are identifiers (the key to fetch the exact bytes again), stored as
+    # they are, like the ingestion log's: a bucket named by ${env:} is masked in outputs
+    # only. Their hash was taken before masking too.
+    manifest["raw_objects"] = listed
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     fail_point(f"publish.before_registry:{plan.name}")  # manifest file, no registry row
     record(spark, manifest, str(path))
