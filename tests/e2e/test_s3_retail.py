@@ -184,6 +184,8 @@ def test_retail_runs_twice_with_every_table_on_the_server(s3_retail: dict[str, o
     keys = _keys(server, warehouse)
     assert any(k.startswith("warehouse/silver.db/orders/_delta_log/") for k in keys)
     assert any(k.startswith("warehouse/lakeforge.db/run_events/_delta_log/") for k in keys)
+    # Each run held the warehouse's writer lease and gave it back.
+    assert not [k for k in keys if k.startswith("warehouse/_lakeforge/leases/")]
 
 
 def test_bronze_and_the_log_name_the_raw_object_versions(s3_retail: dict[str, object]) -> None:

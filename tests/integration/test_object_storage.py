@@ -239,3 +239,141 @@ def test_land_refuses_wrong_keys_an_unversioned_bucket_and_a_dead_endpoint(
         land(client(dead), dead, file, f"s3://{bucket}/x/")
     assert unreachable.value.code == Code.STORAGE_UNREACHABLE
     assert dead.endpoint is not None and dead.endpoint in unreachable.value.message
+
+
+def test_the_store_going_down_mid_run_fails_cleanly_and_a_rerun_completes(
+    spark_s3: SparkSession,
+    s3_server: S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lakeforge.steps.ingest as ingest
+    from lakeforge.io.delta import latest_version
+    from lakeforge.lineage.system_tables import REJECTED_FILES
+
+    zone = Zone(tmp_path / "outage", s3_server, monkeypatch)
+    clean = Zone(tmp_path / "clean", s3_server, monkeypatch)
+    zone.land(monkeypatch, "d1.csv", DAY1)
+    assert zone.run(spark_s3).ok
+    zone.land(monkeypatch, "d2.csv", DAY2)
+    silver = zone.bronze.replace("bronze.", "silver.")
+    before = {t: latest_version(spark_s3, t) for t in (zone.bronze, silver)}
+
+    # The server stops once the ingest has logged its batch pending, before it reads.
+    real = ingest.fail_point
+
+    def outage(point: str) -> None:
+        if point == f"ingest.after_log:{zone.bronze}":
+            s3_server.stop()
+        real(point)
+
+    monkeypatch.setattr(ingest, "fail_point", outage)
+    try:
+        failed = zone.run(spark_s3)
+    finally:
+        monkeypatch.setattr(ingest, "fail_point", real)
+        s3_server.restart()
+    assert not failed.ok and failed.error is not None
+    assert failed.error_code == Code.STORAGE_UNREACHABLE, failed.error
+    assert s3_server.endpoint.removeprefix("http://") in failed.error
+    assert {t: latest_version(spark_s3, t) for t in (zone.bronze, silver)} == before
+    # An outage rejects no file: the batch waits, pending, for the next run.
+    assert spark_s3.table(REJECTED_FILES).where(f"table_name = '{zone.bronze}'").count() == 0
+
+    again = zone.run(spark_s3)
+    assert again.ok, again.error
+    assert again.steps[0].files == 1
+
+    # The same tables as one clean run over both files.
+    clean.land(monkeypatch, "d1.csv", DAY1)
+    clean.land(monkeypatch, "d2.csv", DAY2)
+    assert clean.run(spark_s3).ok
+
+    def rows(table: str) -> list[tuple[object, ...]]:
+        return sorted(
+            tuple(r) for r in spark_s3.table(table).select("order_id", "amount").collect()
+        )
+
+    assert rows(zone.bronze) == rows(clean.bronze)
+    assert rows(silver) == rows(clean.bronze.replace("bronze.", "silver."))
+
+
+def test_a_second_writer_is_refused_by_the_warehouse_lease_until_it_ends_or_expires(
+    s3_server: S3Server,
+) -> None:
+    import time
+
+    from lakeforge.config.models import S3Settings
+    from lakeforge.errors import RunError
+    from lakeforge.io.lease import lease_for, writer_lease
+
+    bucket = f"lake-{uuid.uuid4().hex[:6]}"
+    s3_server.create_bucket(bucket)
+    settings = S3Settings(endpoint=s3_server.endpoint, path_style=True)
+    warehouse = f"s3a://{bucket}/warehouse"
+    lease = lease_for(warehouse, "shop")
+    s3 = s3_server.client()
+    assert lease.key == "warehouse/_lakeforge/leases/shop.json"
+
+    with writer_lease(settings, warehouse, "shop", "run-a", ttl=6.0):
+        held = json.loads(s3.get_object(Bucket=bucket, Key=lease.key)["Body"].read())
+        assert held["run_id"] == "run-a"
+        with pytest.raises(RunError) as second, writer_lease(settings, warehouse, "shop", "run-b"):
+            pass
+        assert second.value.code == Code.PIPELINE_LOCKED
+        assert "run-a" in second.value.message
+        # Another pipeline has a lease of its own.
+        with writer_lease(settings, warehouse, "other", "run-c"):
+            pass
+        # Renewed while held (every ttl/4): the expiry moves on.
+        time.sleep(2.0)
+        renewed = json.loads(s3.get_object(Bucket=bucket, Key=lease.key)["Body"].read())
+        assert renewed["expires_at"] > held["expires_at"]
+    # Released at the end: the next run takes it at once.
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=lease.key)
+    with writer_lease(settings, warehouse, "shop", "run-b"):
+        pass
+
+    # A holder that died leaves its lease: it blocks until it expires, then is taken over.
+    dead = {"run_id": "run-dead", "host": "gone", "pid": 1, "since": "2026-01-01T00:00:00+00:00"}
+    s3.put_object(
+        Bucket=bucket,
+        Key=lease.key,
+        Body=json.dumps({**dead, "expires_at": "2099-01-01T00:00:00+00:00"}).encode(),
+    )
+    with (
+        pytest.raises(RunError, match="run-dead"),
+        writer_lease(settings, warehouse, "shop", "run-d"),
+    ):
+        pass
+    s3.put_object(
+        Bucket=bucket,
+        Key=lease.key,
+        Body=json.dumps({**dead, "expires_at": "2026-01-01T00:02:00+00:00"}).encode(),
+    )
+    with writer_lease(settings, warehouse, "shop", "run-d"):
+        taken = json.loads(s3.get_object(Bucket=bucket, Key=lease.key)["Body"].read())
+        assert taken["run_id"] == "run-d"
+
+
+def test_a_run_on_an_s3a_warehouse_takes_the_lease_and_is_refused_while_another_holds_it(
+    spark_s3: SparkSession,
+    s3_server: S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lakeforge.errors import RunError
+    from lakeforge.io.lease import writer_lease
+
+    zone = Zone(tmp_path, s3_server, monkeypatch)
+    bucket = f"lake-{zone.s}"
+    s3_server.create_bucket(bucket)
+    profile = zone.path.parents[2] / "conf" / "local.yml"
+    # The plan carries the profile's warehouse; the shared session keeps its own.
+    profile.write_text(profile.read_text() + f"warehouse: s3a://{bucket}/warehouse\n")
+    loaded = load_pipeline(zone.path)
+    assert loaded.profile.s3 is not None
+    lease = writer_lease(loaded.profile.s3, f"s3a://{bucket}/warehouse", f"s3shop_{zone.s}", "x")
+    with lease, pytest.raises(RunError) as refused:
+        execute(build_plan(loaded), spark_s3, loaded.project_root)
+    assert refused.value.code == Code.PIPELINE_LOCKED

@@ -546,6 +546,31 @@ def _no_json_record(spark: SparkSession, f: FileInfo, options: dict[str, str]) -
     return [c for c in df.columns if c != CORRUPT] == []
 
 
+def _raise_if_outage(exc: BaseException) -> None:
+    """Raise the coded storage error if ``exc`` is the object store failing as a whole
+    (unreachable, refusing us, bucket gone), not one file being unreadable.
+
+    A file that cannot be read is rejected and waits for an operator; an outage must not
+    reject every file of the batch: the run fails instead, and a rerun after the store is
+    back reads them (their batch is pending).
+    """
+    from lakeforge.io.s3 import storage_failure
+
+    parts = [str(exc)]
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        try:
+            cause = java
+            while cause is not None and len(parts) < 16:
+                parts.append(str(cause.toString()))
+                cause = cause.getCause()
+        except Exception:  # the JVM is gone: the Python text will have to do
+            pass
+    failure = storage_failure("\n".join(parts))
+    if failure is not None and failure.code != Code.OBJECT_MISSING:
+        raise failure from exc
+
+
 def _isolate(
     files: list[FileInfo], attempt: Callable[[list[FileInfo]], Any], what: str
 ) -> tuple[Any, list[FileInfo], list[RejectedFile]]:
@@ -560,12 +585,14 @@ def _isolate(
     try:
         return attempt(files), files, []
     except Exception as batch_exc:  # Spark/py4j failures come in many types
+        _raise_if_outage(batch_exc)
         good: list[FileInfo] = []
         rejected: list[RejectedFile] = []
         for f in files:
             try:
                 attempt([f])
             except Exception as exc:  # one file at a time is the point
+                _raise_if_outage(exc)
                 rejected.append(RejectedFile(f, f"{UNREADABLE}:{describe_error(exc)}"))
             else:
                 good.append(f)
@@ -630,6 +657,7 @@ def read_batch(
             ):
                 suspects.append(f)
         except Exception as exc:  # a Hadoop/py4j failure opening or decoding the file
+            _raise_if_outage(exc)
             rejected.append(RejectedFile(f, f"{UNREADABLE}:{describe_error(exc)}"))
             continue
         checked.append(f)

@@ -11,6 +11,7 @@ log line that prints the conf, or a system table.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,11 @@ def s3a_conf(settings: S3Settings) -> dict[str, str]:
         "fs.s3a.path.style.access": str(settings.path_style).lower(),
         "fs.s3a.connection.ssl.enabled": str(settings.tls).lower(),
         "fs.s3a.aws.credentials.provider": CREDENTIALS_PROVIDER,
+        # A batch job should fail in seconds when the store is down, not after S3A's
+        # default 7 retries of 5 SDK attempts each; a profile's spark.conf can raise them.
+        "fs.s3a.retry.limit": "2",
+        "fs.s3a.attempts.maximum": "2",
+        "fs.s3a.connection.establish.timeout": "10s",
     }
     if settings.endpoint:
         conf["fs.s3a.endpoint"] = settings.endpoint
@@ -173,3 +179,56 @@ def storage_error(exc: BaseException, settings: S3Settings, what: str) -> Storag
             return StorageError(Code.OBJECT_MISSING, f"{what}: not found at {endpoint} ({code})")
         return StorageError(Code.STORAGE_FAILED, f"{what}: {endpoint} answered {code}: {message}")
     return StorageError(Code.STORAGE_FAILED, f"{what}: {type(exc).__name__}: {exc}")
+
+
+_S3A_URI = re.compile(r"s3a://([A-Za-z0-9.\-_]+)(/[^\s`':]*)?")
+_CONNECT = re.compile(r"(?:Connect to|connect to|Unable to connect to) ([\w.\-]+:\d+)")
+_S3A_NO_BUCKET = ("UnknownStoreException", "NoSuchBucket")
+_S3A_DENIED = (
+    "AccessDeniedException",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "Status Code: 403",
+)
+_S3A_UNREACHABLE = (
+    "Unable to execute HTTP request",
+    "ConnectException",
+    "Connection refused",
+    "AWSClientIOException",
+    "SdkClientException",
+)
+
+
+def storage_failure(text: str) -> StorageError | None:
+    """The object-storage error in a failure's text (S3A's exceptions), or None.
+
+    One line with the bucket or endpoint and what to check, instead of S3A's wrapped Java
+    exception (``UnknownStoreException: `s3a://b/x': getFileStatus on ...``).
+    """
+    uri = _S3A_URI.search(text)
+    if uri is None and "s3a" not in text.lower():
+        return None
+    where = f"s3a://{uri.group(1)}{uri.group(2) or ''}" if uri else "s3a://"
+    bucket = uri.group(1) if uri else "?"
+    if any(marker in text for marker in _S3A_NO_BUCKET):
+        return StorageError(
+            Code.BUCKET_MISSING,
+            f"no bucket '{bucket}' ({where})",
+            "check the bucket name in the path or profile, or create the bucket",
+        )
+    if any(marker in text for marker in _S3A_DENIED):
+        return StorageError(
+            Code.STORAGE_DENIED,
+            f"the object store refused access to {where}",
+            "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and the "
+            "bucket's policy",
+        )
+    if any(marker in text for marker in _S3A_UNREACHABLE):
+        endpoint = _CONNECT.search(text)
+        at = endpoint.group(1) if endpoint else "its endpoint"
+        return StorageError(
+            Code.STORAGE_UNREACHABLE,
+            f"the object store at {at} does not answer ({where})",
+            "is the server running and the profile's s3.endpoint right?",
+        )
+    return None

@@ -11,7 +11,9 @@ runs left ``running`` by a killed process as ``interrupted``.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,8 +82,20 @@ def execute(
             lock is taken here unless the caller, e.g. the CLI, already holds it).
     """
     rid = run_id or new_run_id()
-    with pipeline_lock(project_root, plan.pipeline, rid):
+    with pipeline_lock(project_root, plan.pipeline, rid), _warehouse_lease(plan, rid):
         return _execute(plan, spark, project_root, rid, on_step, data_env)
+
+
+@contextlib.contextmanager
+def _warehouse_lease(plan: Plan, run_id: str) -> Iterator[None]:
+    """On an s3a:// warehouse, hold the pipeline's writer lease there (io/lease.py)."""
+    if plan.s3 is None or not plan.warehouse.startswith("s3a://"):
+        yield
+        return
+    from lakeforge.io.lease import writer_lease
+
+    with writer_lease(plan.s3, plan.warehouse, plan.pipeline, run_id):
+        yield
 
 
 def _execute(

@@ -75,4 +75,6 @@ def build_plan(loaded: LoadedPipeline) -> Plan:
         file=file,
         steps=tuple(steps[t] for t in order),
         directory=str(loaded.file.parent),
+        warehouse=loaded.profile.warehouse,
+        s3=loaded.profile.s3,
     )

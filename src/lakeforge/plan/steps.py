@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lakeforge.config.models import BronzeTable, GoldTable, SilverTable
+from lakeforge.config.models import BronzeTable, GoldTable, S3Settings, SilverTable
 from lakeforge.quality.spec import Expectation
 
 
@@ -118,6 +118,9 @@ class Plan:
     file: str
     steps: tuple[Step, ...]
     directory: str = "."  # the pipeline file's folder (python transforms import from it)
+    # Where the tables live: an s3a:// warehouse makes a run hold a writer lease there.
+    warehouse: str = ""
+    s3: S3Settings | None = None
 
     @property
     def tables(self) -> tuple[str, ...]:

@@ -32,7 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lakeforge.errors import Code, LakeforgeError, RuntimeSetupError, SqlError, StorageError
+from lakeforge.errors import Code, LakeforgeError, RuntimeSetupError, SqlError
+from lakeforge.io.s3 import storage_failure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,59 +91,6 @@ def translate(exc: BaseException, context: str | None = None) -> LakeforgeError:
             "rerun; if it repeats, rerun with --debug and check the JVM's memory",
         )
     return SparkError(Code.SPARK_FAILED, message)
-
-
-_S3A_URI = re.compile(r"s3a://([A-Za-z0-9.\-_]+)(/[^\s`':]*)?")
-_CONNECT = re.compile(r"(?:Connect to|connect to|Unable to connect to) ([\w.\-]+:\d+)")
-_NO_BUCKET = ("UnknownStoreException", "NoSuchBucket")
-_DENIED = (
-    "AccessDeniedException",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "Status Code: 403",
-)
-_UNREACHABLE = (
-    "Unable to execute HTTP request",
-    "ConnectException",
-    "Connection refused",
-    "AWSClientIOException",
-    "SdkClientException",
-)
-
-
-def storage_failure(text: str) -> StorageError | None:
-    """The object-storage error in a failure's text (S3A's exceptions), or None.
-
-    One line with the bucket or endpoint and what to check, instead of S3A's wrapped Java
-    exception (``UnknownStoreException: `s3a://b/x': getFileStatus on ...``).
-    """
-    uri = _S3A_URI.search(text)
-    if uri is None and "s3a" not in text.lower():
-        return None
-    where = f"s3a://{uri.group(1)}{uri.group(2) or ''}" if uri else "s3a://"
-    bucket = uri.group(1) if uri else "?"
-    if any(marker in text for marker in _NO_BUCKET):
-        return StorageError(
-            Code.BUCKET_MISSING,
-            f"no bucket '{bucket}' ({where})",
-            "check the bucket name in the path or profile, or create the bucket",
-        )
-    if any(marker in text for marker in _DENIED):
-        return StorageError(
-            Code.STORAGE_DENIED,
-            f"the object store refused access to {where}",
-            "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and the "
-            "bucket's policy",
-        )
-    if any(marker in text for marker in _UNREACHABLE):
-        endpoint = _CONNECT.search(text)
-        at = endpoint.group(1) if endpoint else "its endpoint"
-        return StorageError(
-            Code.STORAGE_UNREACHABLE,
-            f"the object store at {at} does not answer ({where})",
-            "is the server running and the profile's s3.endpoint right?",
-        )
-    return None
 
 
 def describe(exc: BaseException) -> str:
