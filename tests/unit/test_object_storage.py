@@ -264,6 +264,9 @@ def test_s3a_conf_settings_and_no_credentials(monkeypatch: pytest.MonkeyPatch) -
         "spark.hadoop.fs.s3a.path.style.access": "true",
         "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
         "spark.hadoop.fs.s3a.aws.credentials.provider": CREDENTIALS_PROVIDER,
+        "spark.hadoop.fs.s3a.retry.limit": "2",
+        "spark.hadoop.fs.s3a.attempts.maximum": "2",
+        "spark.hadoop.fs.s3a.connection.establish.timeout": "10s",
     }
     assert CREDENTIALS_PROVIDER.endswith("DefaultCredentialsProvider")
     assert not any(CANARY in v for v in conf.values())
