@@ -155,6 +155,7 @@ def s3_retail(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -> 
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     return {
         "root": root,
+        "env": env,
         "out": result,
         "stdout": proc.stdout,
         "stderr": proc.stderr,
@@ -274,6 +275,30 @@ def test_lineage_and_the_manifest_name_the_raw_versions_and_their_bytes_stay(
         local = next((root / "outbox").rglob(key.rsplit("/", 1)[1])).read_bytes()
         assert body == local
         assert got["Metadata"]["lakeforge-sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_wrong_keys_are_one_coded_line_from_spark(s3_retail: dict[str, object]) -> None:
+    env = dict(s3_retail["env"])  # type: ignore[call-overload]
+    env["AWS_SECRET_ACCESS_KEY"] = "wrong-" + uuid.uuid4().hex
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "lakeforge"),
+            "sql",
+            "--env",
+            "s3",
+            "SELECT count(*) FROM bronze.orders",
+        ],
+        cwd=s3_retail["root"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error ")]
+    assert len(errors) == 1 and "LF-S3-002" in errors[0], proc.stderr[-3000:]
+    assert "Exception" not in errors[0] and "\tat " not in proc.stderr
 
 
 def _keys(server: S3Server, bucket: str) -> list[str]:

@@ -377,3 +377,33 @@ def test_a_run_on_an_s3a_warehouse_takes_the_lease_and_is_refused_while_another_
     with lease, pytest.raises(RunError) as refused:
         execute(build_plan(loaded), spark_s3, loaded.project_root)
     assert refused.value.code == Code.PIPELINE_LOCKED
+
+
+def test_an_object_deleted_between_listing_and_reading_is_rejected_and_the_rest_lands(
+    spark_s3: SparkSession,
+    s3_server: S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lakeforge.steps.ingest as ingest
+    from lakeforge.lineage.system_tables import REJECTED_FILES
+
+    zone = Zone(tmp_path, s3_server, monkeypatch)
+    d1 = zone.land(monkeypatch, "d1.csv", DAY1)
+    d2 = zone.land(monkeypatch, "d2.csv", DAY2)
+    real = ingest.with_versions
+
+    def delete_then_ask(spark: SparkSession, files: Any) -> Any:
+        # Listed already; gone (every version) before its version is asked and it is read.
+        s3 = s3_server.client()
+        s3.delete_object(Bucket=zone.bucket, Key="shop/orders/d2.csv", VersionId=d2["version_id"])
+        return real(spark, files)
+
+    monkeypatch.setattr(ingest, "with_versions", delete_then_ask)
+    result = zone.run(spark_s3)
+    assert result.ok, result.error
+    assert (result.steps[0].files, result.steps[0].rows_written) == (1, 2)
+    assert _bronze_versions(spark_s3, zone.bronze) == {d1["object"]: {d1["version_id"]}}
+    rejected = spark_s3.table(REJECTED_FILES).where(f"table_name = '{zone.bronze}'").collect()
+    assert [r["path"] for r in rejected] == [d2["object"]]
+    assert rejected[0]["reason"].startswith("unreadable:")

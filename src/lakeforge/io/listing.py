@@ -157,7 +157,16 @@ def with_versions(spark: SparkSession, files: Sequence[FileInfo]) -> list[FileIn
     for f in files:
         if f.path.startswith("s3a://") and f.version_id is None:
             path = jvm.org.apache.hadoop.fs.Path(f.path)
-            head = _info(path.getFileSystem(conf), path.getFileSystem(conf).getFileStatus(path))
+            try:
+                status = path.getFileSystem(conf).getFileStatus(path)
+            except Exception as exc:  # py4j: gone since the listing
+                if "FileNotFoundException" not in str(exc):
+                    raise
+                # Deleted since the listing: reading it fails, and the file is rejected
+                # with that reason like any unreadable file (the rest of its batch lands).
+                out.append(f)
+                continue
+            head = _info(path.getFileSystem(conf), status)
             # Only the version (and an ETag the listing lacked) comes from the HEAD: its
             # Last-Modified has whole seconds where the listing's has milliseconds, and
             # the log must compare listings with listings.
