@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 START_TIMEOUT_S = 90.0
+PROBE_BUCKET = "lakeforge-probe"
 # Ports weed would otherwise take by default, whatever is running: off.
 _OFF = ("-s3.port.iceberg=0", "-s3.port.lance=0")
 
@@ -113,7 +114,7 @@ class S3Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"weed exited with {self.proc.returncode}:\n{self._tail()}")
             try:
-                self.client().list_buckets()
+                self._probe()
                 return
             except Exception as exc:  # not up yet
                 last = exc
@@ -122,6 +123,17 @@ class S3Server:
         raise RuntimeError(
             f"SeaweedFS did not answer in {START_TIMEOUT_S} s ({last}):\n{self._tail()}"
         )
+
+    def _probe(self) -> None:
+        """Up means: a bucket, a write and a read of its bytes work (the gateway answers
+        listings before the master and the volume server can store or serve data)."""
+        s3 = self.client()
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=PROBE_BUCKET)
+        body = secrets.token_bytes(16)
+        s3.put_object(Bucket=PROBE_BUCKET, Key="ready", Body=body)
+        if s3.get_object(Bucket=PROBE_BUCKET, Key="ready")["Body"].read() != body:
+            raise RuntimeError("probe read back other bytes")
 
     def _tail(self) -> str:
         try:
@@ -204,6 +216,8 @@ def start(
         f"-master.port={master}",
         f"-master.port.grpc={master_g}",
         "-master.volumeSizeLimitMB=64",
+        # A restart (the outage test) otherwise waits ~16 s for the lone master to re-elect itself.
+        "-master.electionTimeout=1s",
         f"-volume.port={volume}",
         f"-volume.port.grpc={volume_g}",
         "-volume.max=0",
