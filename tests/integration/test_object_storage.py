@@ -9,6 +9,7 @@ and the exact bytes of an overwritten or deleted version can still be fetched by
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 import uuid
 from pathlib import Path
@@ -407,3 +408,45 @@ def test_an_object_deleted_between_listing_and_reading_is_rejected_and_the_rest_
     rejected = spark_s3.table(REJECTED_FILES).where(f"table_name = '{zone.bronze}'").collect()
     assert [r["path"] for r in rejected] == [d2["object"]]
     assert rejected[0]["reason"].startswith("unreadable:")
+
+
+def test_land_streams_a_large_file_without_holding_it_in_memory(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    """200 MB landed in parts by a process whose peak memory stays far below the file."""
+    import subprocess
+    import sys
+
+    bucket = f"big-{uuid.uuid4().hex[:6]}"
+    s3_server.create_bucket(bucket)
+    big = tmp_path / "big.bin"
+    with big.open("wb") as f:
+        for _ in range(200):
+            f.write(os.urandom(1024 * 1024))
+    script = textwrap.dedent(
+        f"""
+        import json, resource, sys
+        from pathlib import Path
+        from lakeforge.config.models import S3Settings
+        from lakeforge.io.landing import land
+        from lakeforge.io.s3 import client
+        settings = S3Settings(endpoint={s3_server.endpoint!r}, path_style=True,
+                              multipart_threshold_mb=16)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        [x] = land(client(settings), settings, Path({str(big)!r}), "s3://{bucket}/in/")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps({{"parts": x.parts, "size": x.version.size, "before_kb": before,
+                          "peak_kb": peak}}))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["size"] == 200 * 1024 * 1024 and out["parts"] == 13
+    # At most 4 parts in flight (landing.UPLOAD_THREADS) of 16 MB, plus one being hashed;
+    # the file itself is never read whole: the peak stays well under its 200 MB.
+    assert out["peak_kb"] - out["before_kb"] < 120 * 1024, out
+    head = s3_server.client().head_object(Bucket=bucket, Key="in/big.bin")
+    assert head["ContentLength"] == 200 * 1024 * 1024

@@ -27,6 +27,7 @@ from lakeforge.io.s3 import ObjectVersion, head, split_uri, storage_error, versi
 MIB = 1024 * 1024
 MAX_PARTS = 10_000  # S3's limit; boto3 doubles the part size until a file fits in it
 SHA256_META = "lakeforge-sha256"
+UPLOAD_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,13 @@ def land(s3: Any, settings: S3Settings, local: Path, target: str) -> list[Landed
         chunk = part_size(size, threshold)
         multipart = size >= threshold
         expected, sha, parts = local_checksums(path, chunk, multipart)
-        config = TransferConfig(multipart_threshold=threshold, multipart_chunksize=chunk)
+        # At most UPLOAD_THREADS parts in flight: memory stays at a few parts, whatever
+        # the file's size (boto3 reads each part into memory to send it).
+        config = TransferConfig(
+            multipart_threshold=threshold,
+            multipart_chunksize=chunk,
+            max_concurrency=UPLOAD_THREADS,
+        )
         what = f"land {path.name} -> s3://{bucket}/{object_key}"
         try:
             s3.upload_file(
