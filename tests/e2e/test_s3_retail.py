@@ -114,6 +114,21 @@ out["manifest_file_raw"] = json.loads(Path(published.manifest_path).read_text())
 out["lineage"] = json.loads(cli_out("lineage", "gold.daily_revenue@1", "--format", "json"))
 out["training_location"] = q(f"DESCRIBE DETAIL training.order_status")[0]["location"]
 reproduced = lakeforge.reproduce(published.id, verify=True, env="s3")
+# What the Spark UI's environment tab shows: Spark's conf, Hadoop's, the JVM's properties.
+import os
+secret = os.environ["AWS_SECRET_ACCESS_KEY"]
+jvm = spark.sparkContext._jvm
+hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+entries = [f"{k}={v}" for k, v in spark.sparkContext.getConf().getAll()]
+it = hadoop.iterator()
+while it.hasNext():
+    e = it.next()
+    entries.append(f"{e.getKey()}={e.getValue()}")
+props = jvm.java.lang.System.getProperties()
+for name in props.stringPropertyNames().toArray():
+    entries.append(f"{name}={props.getProperty(name)}")
+out["environment_entries"] = len(entries)
+out["environment_with_secret"] = [e.split("=", 1)[0] for e in entries if secret in e]
 out["reproduced"] = bool(reproduced.verified)
 print(json.dumps(out, default=str))
 """
@@ -220,6 +235,11 @@ def test_the_secret_key_is_nowhere(s3_retail: dict[str, object]) -> None:
     secret = server.secret_key.encode()
     for text in (s3_retail["stdout"], s3_retail["stderr"]):
         assert isinstance(text, str) and server.secret_key not in text
+    out = s3_retail["out"]
+    assert isinstance(out, dict)
+    # Nothing the Spark UI's environment tab shows holds it (Spark, Hadoop, JVM settings).
+    assert out["environment_entries"] > 500
+    assert out["environment_with_secret"] == []
     written = [p for p in root.rglob("*") if p.is_file() and p.name != "driver.py"]
     assert len(written) > 20
     assert [p for p in written if secret in p.read_bytes()] == []

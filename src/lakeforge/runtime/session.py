@@ -203,7 +203,38 @@ def build_session(profile: Profile, root: Path, app_name: str | None = None) -> 
     spark.sparkContext.setLogLevel(os.environ.get("LAKEFORGE_SPARK_LOG_LEVEL", "ERROR"))
     if not fresh and not submitted:
         _join_storage(spark, settings.conf)
+    if profile.s3 is not None:
+        _drop_copied_credentials(spark)
     return spark
+
+
+# Spark copies AWS_* credentials from its environment into these Hadoop settings when the
+# context starts (SparkHadoopUtil.appendS3CredentialsFromEnvironment). lakeforge's S3A
+# reads them from the environment itself (io/s3.py CREDENTIALS_PROVIDER), so the copies
+# only put the secret where anything that prints or ships the configuration can show it
+# (the UI redacts them by name; a conf dump, a broadcast or a third-party log might not).
+_COPIED_CREDENTIALS = (
+    "fs.s3.awsAccessKeyId",
+    "fs.s3n.awsAccessKeyId",
+    "fs.s3a.access.key",
+    "fs.s3.awsSecretAccessKey",
+    "fs.s3n.awsSecretAccessKey",
+    "fs.s3a.secret.key",
+    "fs.s3a.session.token",
+)
+_CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def _drop_copied_credentials(spark: SparkSession) -> None:
+    """Remove the environment's AWS credentials Spark copied into the Hadoop settings
+    (only where the value is the environment's: a key a profile set on purpose stays)."""
+    values = {os.environ[name] for name in _CREDENTIAL_ENV if os.environ.get(name)}
+    if not values:
+        return
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key in _COPIED_CREDENTIALS:
+        if hadoop.get(key) in values:
+            hadoop.unset(key)
 
 
 def _join_storage(spark: SparkSession, conf: dict[str, str]) -> None:
