@@ -17,10 +17,15 @@ What is measured
     Wall-clock seconds of bronze, silver and their total are reported per repetition and
     side, with medians, MB/s (input CSV MB / median seconds: a normalised rate for every
     step, not the bytes each step moves; silver reads bronze, not the CSV) and the ratio
-    s3 / local of the medians. Bronze runs from the start of ``load_pipeline`` to the end
-    of the bronze step (config, planning, schemas, system tables, listing, the per-file
-    HEAD for object versions on S3 included), silver from there to the end of the silver
-    step, total until ``execute`` returns (``bench/lineitem.py``'s ``run_lakeforge``).
+    s3 / local of the medians. Next to them, the CPU seconds the timed run used (Spark's
+    driver JVM and this Python from ``/proc``, and SeaweedFS's process, which shares the
+    2 cores): on a shared machine they move much less than wall time when others load it.
+
+    Bronze runs from the start of ``load_pipeline`` to the end of the bronze step (config,
+    planning, schemas, system tables, listing, on S3 the per-file HEAD for object versions
+    and the writer lease lakeforge takes in an s3a:// warehouse), silver from there to the
+    end of the silver step, total until ``execute`` returns (``bench/lineitem.py``'s
+    ``run_lakeforge``).
 
     Before the pipelines, the CSV files are landed once into the versioned raw bucket with
     lakeforge's own ``land`` (``lakeforge.io.landing``: local MD5 and sha256 of each
@@ -40,11 +45,12 @@ How the two sides are run, and why it is fair
     lands the files and aggregates.
 
     * Each process first runs the same job once, untimed, over one TPC-H file and the
-      anomalies (JIT, class loading, Derby, S3A's connection pool), then empties the
-      ``bronze`` and ``silver`` schemas (tables dropped, their folders deleted through
-      Hadoop's FileSystem, on disk or on the server alike) and lakeforge's system tables
-      (kept, emptied), clears Delta's cache, collects garbage, and runs the timed job over
-      every file. A fresh process per run is also how a scheduler runs lakeforge.
+      anomalies, into tables of their own (``bronze.lineitem_warmup``,
+      ``silver.lineitem_warmup``): JIT, class loading, Derby, schemas and lakeforge's
+      system tables, S3A's connections. The measured tables then start empty with no reset
+      (the ingestion log is kept per table; the system tables hold the warm-up's rows, as
+      in any project after its first run). The JVM collects garbage, then the timed job
+      runs over every file. A fresh process per run is also how a scheduler runs lakeforge.
     * The order alternates per repetition (odd: local first). The other side's process
       has exited before a side starts; the server idles meanwhile.
     * Both sides read the same bytes (the landed objects are checked by ETag against the
@@ -65,10 +71,11 @@ What it does not measure
     * Cold storage. Both sides read data that was just written: from the page cache, for
       the local files and for SeaweedFS's volume files alike.
     * Tuning. S3A runs with Hadoop's defaults and what lakeforge sets (endpoint, region,
-      path style, credential provider); the warehouse bucket is not versioned, the raw
-      bucket is.
-    * JVM start and the warm-up pass are not timed; the processes' wall times are reported
-      apart, for reference.
+      path style, credential provider, fail-fast retries); the warehouse bucket is not
+      versioned, the raw bucket is.
+    * JVM start and the warm-up pass are not in the figures; the processes' wall times are
+      reported apart, for reference. In a fresh JVM after one warm-up pass, the JIT is
+      still compiling: that cost is in both sides' figures alike.
 
 Run from the repository root (generated data is cached under ``--work``)::
 
@@ -82,6 +89,7 @@ the date and the exact command.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import secrets
@@ -260,6 +268,7 @@ def cpu_now(jvm_pid: int, server_pid: int) -> dict[str, float]:
 
 def side_main(spec_path: Path) -> int:
     """Warm up, run the measured job once, check it, write the result as JSON."""
+    import lakeforge
     from lakeforge.plan.load import load_pipeline
     from lakeforge.runtime.session import build_session
 
@@ -300,6 +309,7 @@ def side_main(spec_path: Path) -> int:
             "cpu": {k: cpu1[k] - cpu0[k] for k in cpu0},
             "warmup_seconds": warmup_s,
             "load_before": load_before,
+            "lakeforge": str(Path(lakeforge.__file__).resolve().parent),
         }
     except li.BenchError as exc:
         result = {"error": str(exc)}
@@ -430,6 +440,8 @@ def run_side(
         raise li.BenchError(
             f"rep {rep} {side}: exit {proc.returncode}: {result.get('error', '(no result)')}"
         )
+    if result["lakeforge"] != str((base / "src" / "lakeforge").resolve()):
+        raise li.BenchError(f"rep {rep} {side} imported lakeforge from {result['lakeforge']}")
     r = SideResult(
         timing=li.Timing(**result["timing"]),
         counts=li.Counts(**result["counts"]),
@@ -651,6 +663,38 @@ def render(reps: list[Rep], ctx: Context) -> str:
     return "\n".join(lines) + "\n"
 
 
+def source_revision() -> str:
+    """The checkout's commit and whether its src/ has changes (read-only git calls)."""
+    git = ["git", "--no-optional-locks", "-C", str(REPO)]
+    try:
+        head = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "src"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (git unavailable)"
+    return head + (" + uncommitted changes in src/" if dirty else " (src/ clean)")
+
+
+def snapshot_lakeforge(base: Path) -> tuple[Path, str]:
+    """Copy ``src/lakeforge`` under ``base``: every process of the run imports that copy,
+    so edits made to the checkout while a long run goes on cannot split it. Returns the
+    copy's ``src`` folder and a digest of its files."""
+    target = base / "src"
+    shutil.copytree(
+        REPO / "src" / "lakeforge",
+        target / "lakeforge",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    digest = hashlib.sha256()
+    for path in sorted(p for p in (target / "lakeforge").rglob("*") if p.is_file()):
+        digest.update(path.relative_to(target).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return target, digest.hexdigest()[:12]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="bench/object_storage.py",
@@ -708,6 +752,15 @@ def main(argv: list[str] | None = None) -> int:
     started, load_start, uptime_start = li.now_utc(), li.loadavg(), uptime()
     work: Path = args.work.resolve()
     base = work / "object-storage"
+    shutil.rmtree(base, ignore_errors=True)
+    revision = source_revision()
+    snapshot, digest = snapshot_lakeforge(base)
+    # This process and every side's process import lakeforge from the copy.
+    sys.path.insert(0, str(snapshot))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(snapshot), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    os.environ.setdefault("LAKEFORGE_JARS_DIR", str(REPO / ".lakeforge" / "jars"))
     declare = li.lakeforge_declares_dedup()
     dedup_note = (
         "on (lakeforge: `dedup: {order_by: [_lf_ingested_at desc]}`)"
@@ -719,7 +772,6 @@ def main(argv: list[str] | None = None) -> int:
         li.log(
             f"{data.rows:,} rows in {len(data.tpch_files) + 1} files, {data.bytes / 1e6:,.1f} MB"
         )
-        shutil.rmtree(base, ignore_errors=True)
         access_key, secret_key = "lfbench" + secrets.token_hex(6), secrets.token_urlsafe(24)
         set_credentials(access_key, secret_key)
         li.log("starting SeaweedFS")
@@ -745,6 +797,10 @@ def main(argv: list[str] | None = None) -> int:
                 reps.append(rep)
             local_project = rep1_local_project(base)
             facts = li.versions(local_project)
+            facts["lakeforge"] = (
+                f"{facts['lakeforge'].split(' @ ')[0]} @ {revision}, run from a copy of src/ "
+                f"taken at start (files sha256 {digest})"
+            )
             facts["S3A"] = bundle_artifacts(local_project, "s3", "org.apache.hadoop:")
             facts["AWS SDK"] = bundle_artifacts(local_project, "s3", "software.amazon.awssdk:s3:")
             facts["SeaweedFS"] = weed_version()

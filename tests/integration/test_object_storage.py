@@ -450,3 +450,52 @@ def test_land_streams_a_large_file_without_holding_it_in_memory(
     assert out["peak_kb"] - out["before_kb"] < 120 * 1024, out
     head = s3_server.client().head_object(Bucket=bucket, Key="in/big.bin")
     assert head["ContentLength"] == 200 * 1024 * 1024
+
+
+def test_an_ingest_pinned_to_an_older_object_version_reads_exactly_that_version(
+    spark_s3: SparkSession,
+    s3_server: S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    zone = Zone(tmp_path, s3_server, monkeypatch)
+    v1 = zone.land(monkeypatch, "d1.csv", DAY1)
+    v2 = zone.land(monkeypatch, "d1.csv", DAY1_FIXED)  # the latest version of the key
+    d2 = zone.land(monkeypatch, "d2.csv", DAY2)
+    assert v1["version_id"] != v2["version_id"]
+
+    def pin(versions: dict[str, str]) -> None:
+        lines = zone.path.read_text().splitlines(keepends=True)
+        at = next(i for i, line in enumerate(lines) if line.startswith("    source:"))
+        lines[at] = (
+            '    source: {format: csv, path: "${var:raw_root}/orders", versions: '
+            + json.dumps(versions)
+            + "}\n"
+        )
+        zone.path.write_text("".join(lines))
+
+    pin({v1["object"]: v1["version_id"]})
+    result = zone.run(spark_s3)
+    assert result.ok, result.error
+    assert _bronze_versions(spark_s3, zone.bronze) == {
+        v1["object"]: {v1["version_id"]},
+        d2["object"]: {d2["version_id"]},
+    }
+    amounts = {
+        int(r["order_id"]): str(r["amount"])
+        for r in spark_s3.table(zone.bronze.replace("bronze.", "silver.")).collect()
+    }
+    assert amounts == {1: "10.00", 2: "20.00", 3: "30.00"}  # v1's rows, not v2's
+    s3 = s3_server.client()
+    staged = s3.list_objects_v2(Bucket=zone.bucket, Prefix="_lakeforge/pinned/")
+    assert "Contents" not in staged  # the staged copy is gone once committed
+
+    # The key deleted since: the pinned version is still what the source is; nothing new.
+    s3.delete_object(Bucket=zone.bucket, Key="shop/orders/d1.csv")
+    again = zone.run(spark_s3)
+    assert again.ok and again.steps[0].files == 0
+
+    pin({v1["object"]: "not-a-version"})
+    wrong = zone.run(spark_s3)
+    assert not wrong.ok and wrong.error_code == Code.OBJECT_MISSING, wrong.error
+    assert "not-a-version" in (wrong.error or "")

@@ -722,3 +722,36 @@ def test_mlflow_tags_identify_the_raw_objects() -> None:
     assert tags["lakeforge.raw_objects.sha256"] == "abc"
     manifest["raw_objects"] = {"count": 0}
     assert not [k for k in manifest_tags(manifest) if "raw_objects" in k]
+
+
+def test_source_versions_pin_s3a_keys_only() -> None:
+    from pydantic import ValidationError
+
+    from lakeforge.config.models import SourceSpec
+
+    spec = SourceSpec.model_validate(
+        {"format": "csv", "path": "s3a://raw/x/*.csv", "versions": {"s3://raw/x/a.csv": " v1 "}}
+    )
+    assert spec.versions == {"s3a://raw/x/a.csv": "v1"}
+    for bad in ({"/tmp/a.csv": "v1"}, {"s3a://raw": "v1"}, {"s3a://raw/x/a.csv": " "}):
+        with pytest.raises(ValidationError):
+            SourceSpec.model_validate({"format": "csv", "path": "s3a://raw/x", "versions": bad})
+    with pytest.raises(ValidationError, match="must be s3a://"):
+        SourceSpec.model_validate(
+            {"format": "csv", "path": "data/raw", "versions": {"s3a://raw/x/a.csv": "v1"}}
+        )
+
+
+def test_apply_pins_marks_only_the_pinned_version() -> None:
+    from lakeforge.io.listing import FileInfo
+    from lakeforge.io.pinned import apply_pins, as_staged, original
+
+    a = FileInfo("s3a://r/a.csv", 1, 1, "e", "v1")
+    b = FileInfo("s3a://r/b.csv", 1, 1, "e", "v2")
+    c = FileInfo("s3a://r/c.csv", 1, 1, "e", None)
+    marked = apply_pins([a, b, c], {"s3a://r/a.csv": "v1", "s3a://r/b.csv": "v9"})
+    assert [f.pinned for f in marked] == [True, False, False]
+    staged = {"s3a://r/_lakeforge/pinned/v1/a.csv": marked[0]}
+    read = as_staged(marked, staged)
+    assert [f.path for f in read] == ["s3a://r/_lakeforge/pinned/v1/a.csv", b.path, c.path]
+    assert original(read, staged) == marked

@@ -121,6 +121,30 @@ class SourceSpec(Strict):
         default="utf-8",
         description="text encoding of csv/json files (utf-8, latin1, us-ascii, utf-16...)",
     )
+    versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="s3a:// sources: object URI -> version id to ingest instead of the "
+        "latest (also a version of a key deleted since)",
+    )
+
+    @field_validator("versions")
+    @classmethod
+    def _object_versions(cls, value: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for uri, version in value.items():
+            fixed = "s3a://" + uri[len("s3://") :] if uri.startswith("s3://") else uri
+            if not fixed.startswith("s3a://") or "/" not in fixed[len("s3a://") :]:
+                raise ValueError(f"versions: {uri!r} is not an s3a://bucket/key URI")
+            if not str(version).strip():
+                raise ValueError(f"versions: {uri!r} has an empty version id")
+            out[fixed] = str(version).strip()
+        return out
+
+    @model_validator(mode="after")
+    def _versions_need_object_storage(self) -> SourceSpec:
+        if self.versions and not self.path.startswith("s3a://"):
+            raise ValueError("versions: pins object versions, so the path must be s3a://")
+        return self
 
     @field_validator("encoding")
     @classmethod

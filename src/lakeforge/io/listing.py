@@ -44,6 +44,8 @@ class FileInfo:
     mtime_ms: int
     etag: str | None = None
     version_id: str | None = None
+    # A version the source pins (``source.versions``): read that version, not the latest.
+    pinned: bool = False
 
 
 def _hidden(name: str) -> bool:

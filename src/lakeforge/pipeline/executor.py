@@ -132,6 +132,7 @@ def _execute(
         pipeline=plan.pipeline,
         data_env=data_env,
         reports_dir=reports_dir(project_root),
+        s3=plan.s3,
     )
     failed = False
     for step, step_result in zip(plan.steps, result.steps, strict=True):

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from lakeforge.config.models import S3Settings
+
 
 @dataclass(frozen=True)
 class StepContext:
@@ -19,3 +21,4 @@ class StepContext:
     pipeline: str = ""
     data_env: str | None = None  # training / serving: which environment-bound expectations run
     reports_dir: Path | None = None  # where expectation reports go (None: not written)
+    s3: S3Settings | None = None  # the profile's object store (pinned object versions)

@@ -33,14 +33,16 @@ scanned: a missing or truncated log is rebuilt from bronze's ``_lf_source_*`` co
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from lakeforge.config.models import S3Settings
 from lakeforge.config.roots import resolve_roots
 from lakeforge.errors import Code, RunError
 from lakeforge.faults import fail_during, fail_point
+from lakeforge.io import pinned
 from lakeforge.io.delta import (
     RECENT,
     Commit,
@@ -54,6 +56,7 @@ from lakeforge.io.delta import (
 )
 from lakeforge.io.files import (
     META_COLUMNS,
+    META_SOURCE_FILE,
     MISSING_KEY,
     comparable_path,
     read_batch,
@@ -61,6 +64,7 @@ from lakeforge.io.files import (
     with_object_versions,
 )
 from lakeforge.io.listing import FileInfo, Skipped, list_source, with_versions
+from lakeforge.io.s3 import client as s3_client
 from lakeforge.lineage.system_tables import (
     INGESTED_FILES,
     REJECTED_FILES,
@@ -416,13 +420,23 @@ def _commit_batch(
             spark, _events(step.table, files, batch_id, ctx.run_id, Status.PENDING, None)
         )
     fail_point(f"ingest.after_log:{step.table}")
-    read = read_batch(spark, step.spec.source, files, ctx.run_id, batch_id, step.table)
+    # Pinned object versions are read from staged copies (io/pinned.py); the rows, the
+    # log and the rejections name the original keys and versions.
+    staged = _stage(ctx, files)
+    read = read_batch(
+        spark, step.spec.source, pinned.as_staged(files, staged), ctx.run_id, batch_id, step.table
+    )
+    if staged:
+        read.files = pinned.original(read.files, staged)
+        read.rejected = [replace(r, file=staged.get(r.file.path, r.file)) for r in read.rejected]
+        read.df = pinned.original_paths(read.df, staged, META_SOURCE_FILE)
     # Rejections are recorded before the write: a crash after the commit must not find
     # them among the batch's pending files and log them committed.
     record_rejected(
         spark, step.table, [(r.file, r.reason) for r in read.rejected], batch_id, ctx.run_id
     )
     if not read.files:
+        _unstage(ctx, staged)
         return _Landed(None, 0, 0)
     df = with_object_versions(read.df, read.files)
     merge_schema = check_schema(step, spark, df)
@@ -439,6 +453,7 @@ def _commit_batch(
             metadata={"batch_id": batch_id, "files": len(read.files), MISSING_KEY: read.lacks},
         )
     fail_point(f"ingest.after_write:{step.table}")
+    _unstage(ctx, staged)
     # The log tells the truth (these files are in bronze) before a mismatch is raised.
     append_ingestion_events(
         spark,
@@ -453,6 +468,23 @@ def _commit_batch(
         )
     rows_in = read.source_rows if commit.committed_now else commit.rows_written
     return _Landed(commit, rows_in, len(read.files))
+
+
+def _stage(ctx: StepContext, files: list[FileInfo]) -> dict[str, FileInfo]:
+    if not any(f.pinned for f in files):
+        return {}
+    settings = _object_store(ctx)
+    return pinned.stage(s3_client(settings), settings, files)
+
+
+def _unstage(ctx: StepContext, staged: dict[str, FileInfo]) -> None:
+    if staged:
+        pinned.unstage(s3_client(_object_store(ctx)), staged)
+
+
+def _object_store(ctx: StepContext) -> S3Settings:
+    # An s3a:// source implies an s3 section (config/models.Profile adds the defaults).
+    return ctx.s3 if ctx.s3 is not None else S3Settings()
 
 
 def _finish_pending(
@@ -495,6 +527,13 @@ def run_ingest(ctx: StepContext, step: IngestStep, result: StepResult) -> None:
     where = resolve_source_path(step.source_path, ctx.project_root)
     roots = resolve_roots(ctx.project_root, step.allowed_roots)
     listed, skipped = list_source(spark, where, roots)
+    pins = step.spec.source.versions
+    if pins:
+        # A pinned version replaces the listed (latest) one, and may be of a deleted key.
+        settings = _object_store(ctx)
+        chosen = pinned.pinned_files(s3_client(settings), settings, pins)
+        at = {f.path for f in chosen}
+        listed = sorted([f for f in listed if f.path not in at] + chosen)
     if not listed and not skipped:
         raise RunError(
             Code.SOURCE_EMPTY,
@@ -512,6 +551,7 @@ def run_ingest(ctx: StepContext, step: IngestStep, result: StepResult) -> None:
     for entry in log.values():
         if entry.status == Status.PENDING:
             pending.setdefault(entry.batch_id, []).append(_info(entry))
+    pending = {b: pinned.apply_pins(fs, pins) for b, fs in pending.items()}
     for batch_id in sorted(pending):
         files = sorted(pending[batch_id])
         landed.append(_finish_pending(ctx, step, batch_id, files, present, state.delta_batch))
