@@ -74,9 +74,10 @@ DDL = {
 # log's key. Every ${env:} value counts as a secret (lakeforge.redaction), and a raw zone
 # is often named by one (a bucket: ${env:LAKEFORGE_RAW_BUCKET}); masking it here made
 # every listed file unknown to the log, so each run ingested everything again.
+# lakeforge.rejected_files stays redacted: it is a report, read back only to rebuild a
+# lost log, where a masked path costs a file being rejected once more, not lost.
 EXACT_COLUMNS: dict[str, tuple[str, ...]] = {
     INGESTED_FILES: ("path",),
-    REJECTED_FILES: ("path",),
 }
 
 
