@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from lakeforge.cli.context import env_option, project_root
-from lakeforge.cli.output import print_rows
+from lakeforge.cli.output import print_rows, rows_format_option
 from lakeforge.errors import Code, StorageError
 
 
@@ -15,13 +15,7 @@ from lakeforge.errors import Code, StorageError
 @click.argument("local", type=click.Path(path_type=Path))
 @click.argument("target")
 @env_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-)
+@rows_format_option
 def land_command(local: Path, target: str, env: str, fmt: str) -> None:
     """Upload LOCAL (a file or a folder) below TARGET (s3://bucket/prefix/) with boto3.
 

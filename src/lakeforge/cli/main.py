@@ -23,6 +23,7 @@ from lakeforge.cli.output import (
     print_error_lines,
     print_rows,
     quality_lines,
+    rows_format_option,
     step_line,
     summary_table,
 )
@@ -242,13 +243,7 @@ def run(
 @click.argument("query")
 @env_option
 @click.option("--limit", default=100, show_default=True, help="Rows to show at most.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
+@rows_format_option
 def sql(query: str, env: str, limit: int, fmt: str) -> None:
     """Run a SQL query against the lakehouse (tables by name, time travel included)."""
     from lakeforge.config.table_refs import rewrite_sql
@@ -271,13 +266,7 @@ def sql(query: str, env: str, limit: int, fmt: str) -> None:
 @click.argument("table")
 @env_option
 @click.option("--limit", default=20, show_default=True)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
+@rows_format_option
 def history(table: str, env: str, limit: int, fmt: str) -> None:
     """Delta versions of a table, newest first, with the run that wrote each."""
     spark = session_for(env, "lakeforge:history")

@@ -134,6 +134,16 @@ def rows_table(columns: list[str], rows: list[tuple[Any, ...]], title: str | Non
     return table
 
 
+# The --format of every command whose output is rows (what print_rows writes).
+rows_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+
+
 def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
     """Print query rows as a table (``fmt="table"``), JSON lines or CSV: the one row writer
     of the CLI."""
