@@ -33,6 +33,31 @@ def _jcmd() -> str:
     return found
 
 
+def _why(archive: Path, classpath: str) -> str:
+    """The JVM's own reason, asked of a JVM started with the same archive and class path."""
+    from lakeforge.runtime.java import java_executable
+
+    out = subprocess.run(
+        [
+            str(java_executable()),
+            f"-XX:SharedArchiveFile={archive}",
+            "-Xshare:auto",
+            "-Xlog:cds=info",
+            "-cp",
+            classpath,
+            "-version",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    text = out.stdout + out.stderr
+    return (
+        " | ".join(line for line in text.splitlines() if "UseSharedSpaces" in line) or text[-2000:]
+    )
+
+
 def test_the_driver_jvm_maps_lakeforges_class_archive(spark: SparkSession) -> None:
     archive = cds.archive_path()
     assert archive.is_file(), (
@@ -51,5 +76,7 @@ def test_the_driver_jvm_maps_lakeforges_class_archive(spark: SparkSession) -> No
     mapped = re.search(r"CDS archive\(s\) mapped at: \[(\w+)-(\w+)-(\w+)\), size (\d+)", info)
     assert mapped, info[:3000]
     _, top, end, size = mapped.groups()
-    assert int(end, 16) > int(top, 16), "the JVM refused lakeforge's archive (base only)"
+    if int(end, 16) <= int(top, 16):
+        classpath = str(jvm.java.lang.System.getProperty("java.class.path"))
+        pytest.fail(f"the JVM refused lakeforge's archive (base only): {_why(archive, classpath)}")
     assert int(size) > archive.stat().st_size, mapped.group(0)

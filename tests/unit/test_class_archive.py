@@ -4,6 +4,7 @@ session maps it, and that a failed or half-written warm-up never lands in its pl
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +40,42 @@ def test_archive_is_keyed_by_java_and_spark(cache: Path, monkeypatch: pytest.Mon
     assert first.parent == cache / "cds" and first.suffix == ".jsa"
     monkeypatch.setattr(cds, "_java_identity", lambda: "another-jdk")
     assert cds.archive_path() != first
+
+
+def test_a_reinstalled_pyspark_gets_its_own_archive(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same jar names and sizes, new modification times (a fresh venv at the same path):
+    the JVM would refuse the old archive, so the key must change with them."""
+    from lakeforge.runtime import jars
+
+    folder = tmp_path / "pyspark-jars"
+    folder.mkdir()
+    jar = folder / "spark-core.jar"
+    jar.write_bytes(b"PK" * 10)
+    monkeypatch.setattr(jars, "pyspark_jars_dir", lambda: folder)
+    before = cds.archive_path()
+    os.utime(jar, ns=(jar.stat().st_atime_ns, jar.stat().st_mtime_ns + 1_000_000_000))
+    assert cds.archive_path() != before
+
+
+def test_prune_keeps_the_most_recently_used_archives(cache: Path) -> None:
+    folder = cds.archive_path().parent
+    folder.mkdir(parents=True)
+    archives = [folder / f"{i}.jsa" for i in range(5)]
+    for age, path in enumerate(archives):
+        path.write_bytes(b"x")
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+    gone = cds.prune(keep=2)
+    assert sorted(gone) == sorted(archives[:3])
+    assert sorted(folder.glob("*.jsa")) == sorted(archives[3:])
+    # Mapping one marks it used, so a later prune keeps it over a newer, unused one.
+    current = cds.archive_path()
+    current.write_bytes(b"x")
+    os.utime(current, (1, 1))
+    assert cds.driver_options()[0] == f"-XX:SharedArchiveFile={current}"
+    cds.prune(keep=1)
+    assert list(folder.glob("*.jsa")) == [current]
 
 
 def test_session_maps_the_archive_only_when_there_is_one(cache: Path, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ has exited successfully and the file starts with the archive's magic number.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -40,6 +41,9 @@ from lakeforge.runtime.user_cache import cache_dir
 # The archive is what `-XX:SharedArchiveFile` maps; these silence the JVM's own notice
 # when it finds the archive unusable (another JDK build): the process just runs slower.
 QUIET = ("-Xshare:auto", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
+# An archive is ~240 MB and every new venv (clone, CI run) makes one: the per-user cache
+# keeps the most recently used few and deletes the rest when a new one is made.
+KEEP = 3
 WARMUP_TIMEOUT_S = 900.0
 
 
@@ -60,11 +64,19 @@ def _java_identity() -> str:
 
 
 def _spark_identity() -> str:
-    """pyspark's jar folder (the driver's class path) and its jars' names and sizes."""
+    """pyspark's jar folder (the driver's class path) and its jars' names, sizes and times.
+
+    The JVM refuses an archive when any class-path jar's size *or modification time*
+    differs from the one it was made with ("A jar file is not the one used while building
+    the shared archive file"). A reinstalled pyspark at the same path (a fresh clone's new
+    venv, a CI run reusing the per-user cache) has the same names and sizes but new times:
+    keyed without them, it found the old archive, mapped nothing and ran slow, silently."""
     from lakeforge.runtime.jars import pyspark_jars_dir
 
     jars = pyspark_jars_dir()
-    listing = sorted((p.name, p.stat().st_size) for p in jars.glob("*.jar"))
+    listing = sorted(
+        (p.name, st.st_size, st.st_mtime_ns) for p in jars.glob("*.jar") for st in (p.stat(),)
+    )
     return f"{jars.resolve()}|{listing}"
 
 
@@ -82,7 +94,25 @@ def driver_options() -> list[str]:
     path = archive_path()
     if not path.is_file():
         return []
+    with contextlib.suppress(OSError):  # a read-only cache just skips this
+        os.utime(path)  # marks it used, for prune()
     return [f"-XX:SharedArchiveFile={path}", *QUIET]
+
+
+def prune(keep: int = KEEP) -> list[Path]:
+    """Delete all but the ``keep`` most recently used archives; returns the deleted ones.
+
+    A JVM that has an archive mapped keeps its pages after the unlink (POSIX), so a
+    running process is never harmed; the next one started for that venv runs without it."""
+    folder = archive_path().parent
+    if not folder.is_dir():
+        return []
+    archives = sorted(folder.glob("*.jsa"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    gone = []
+    for old in archives[keep:]:
+        old.unlink(missing_ok=True)
+        gone.append(old)
+    return gone
 
 
 @dataclass(frozen=True)
@@ -157,6 +187,7 @@ def warm(workload: Workload, jars_dir: Path, force: bool = False) -> Warmed:
                 "lakeforge runs without the archive (slower start); rerun `lakeforge jars warm`",
             )
         os.replace(tmp, final)
+        prune()
     finally:
         tmp.unlink(missing_ok=True)
     return Warmed(final, final.stat().st_size / 1e6, time.monotonic() - t0, made=True)
