@@ -9,6 +9,11 @@ on entering it, armed as ``<point>@<seconds>`` that many seconds after entering 
 ``publish.after_write:<set>``; README "Crash safety, tested" lists them all. Unset, they
 cost one environment lookup. The idea is the fail points of TiKV's fail-rs / FreeBSD's
 fail(9).
+
+``LAKEFORGE_PAUSE_POINT=<point>`` with ``LAKEFORGE_PAUSE_DIR=<dir>`` is fail-rs's
+``pause`` action instead: on reaching ``<point>`` the process writes ``<dir>/paused`` and
+waits until ``<dir>/resume`` exists, so a test can change the world at an exact point of
+a run in another process (stop the object store just before a Delta write) and let it go on.
 """
 
 from __future__ import annotations
@@ -16,10 +21,26 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 ENV = "LAKEFORGE_FAIL_POINT"
+PAUSE_ENV = "LAKEFORGE_PAUSE_POINT"
+PAUSE_DIR_ENV = "LAKEFORGE_PAUSE_DIR"
+# A paused run whose test died goes on by itself after this long.
+PAUSE_TIMEOUT_S = 300.0
+
+
+def _pause(point: str) -> None:
+    if not os.environ.get(PAUSE_ENV) or os.environ[PAUSE_ENV] != point:
+        return
+    folder = Path(os.environ[PAUSE_DIR_ENV])
+    (folder / "paused").write_text(point)
+    deadline = time.monotonic() + PAUSE_TIMEOUT_S
+    while not (folder / "resume").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _armed(point: str) -> tuple[bool, float | None]:
@@ -37,7 +58,8 @@ def _kill() -> None:
 
 
 def fail_point(point: str) -> None:
-    """SIGKILL this process now if ``point`` is armed (without a delay)."""
+    """SIGKILL this process now if ``point`` is armed (without a delay); pause if asked."""
+    _pause(point)
     armed, delay = _armed(point)
     if armed and delay is None:
         _kill()
@@ -46,7 +68,8 @@ def fail_point(point: str) -> None:
 @contextmanager
 def fail_during(point: str) -> Iterator[None]:
     """SIGKILL the process on entering if ``point`` is armed, or ``seconds`` after
-    entering if ``point@seconds`` is."""
+    entering if ``point@seconds`` is; pause on entering if asked."""
+    _pause(point)
     armed, delay = _armed(point)
     timer = None
     if armed and delay is None:

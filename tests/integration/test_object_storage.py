@@ -356,6 +356,43 @@ def test_a_second_writer_is_refused_by_the_warehouse_lease_until_it_ends_or_expi
         taken = json.loads(s3.get_object(Bucket=bucket, Key=lease.key)["Body"].read())
         assert taken["run_id"] == "run-d"
 
+    # A run that ended in an outage could not delete its lease. On this machine (same host
+    # and boot), a holder whose process is gone, or this process with its run over, is
+    # provably not running: the rerun takes over at once; a live process is waited for.
+    import os
+    import subprocess
+
+    here = {"host": taken["host"], "boot": taken["boot"], "since": taken["since"]}
+    assert here["boot"], "the lease names the kernel's boot id"
+    exited = subprocess.Popen(["true"])
+    exited.wait()
+    unexpired = "2099-01-01T00:00:00+00:00"
+    holders = {
+        "dead-pid": {**here, "pid": exited.pid},
+        "this-process-run-over": {**here, "pid": os.getpid()},
+    }
+    for run_id, holder in holders.items():
+        body = {**holder, "run_id": run_id, "expires_at": unexpired}
+        s3.put_object(Bucket=bucket, Key=lease.key, Body=json.dumps(body).encode())
+        with writer_lease(settings, warehouse, "shop", f"after-{run_id}"):
+            now = json.loads(s3.get_object(Bucket=bucket, Key=lease.key)["Body"].read())
+            assert now["run_id"] == f"after-{run_id}"
+    for run_id, holder in {
+        "live-parent": {**here, "pid": os.getppid()},
+        "other-boot": {**here, "boot": "another-boot", "pid": exited.pid},
+    }.items():
+        body = {**holder, "run_id": run_id, "expires_at": unexpired}
+        s3.put_object(Bucket=bucket, Key=lease.key, Body=json.dumps(body).encode())
+        with pytest.raises(RunError, match=run_id), writer_lease(settings, warehouse, "shop", "x"):
+            pass
+    # This process's own lease, while its run holds it, is never taken over.
+    with (
+        writer_lease(settings, warehouse, "other2", "inner"),
+        pytest.raises(RunError, match="inner"),
+        writer_lease(settings, warehouse, "other2", "second"),
+    ):
+        pass
+
 
 def test_a_run_on_an_s3a_warehouse_takes_the_lease_and_is_refused_while_another_holds_it(
     spark_s3: SparkSession,

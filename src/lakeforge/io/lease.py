@@ -17,6 +17,12 @@ it at the end. A second run finds it and fails at once with ``LF-RUN-011`` namin
 holder. A lease whose holder died (SIGKILL, a lost machine) expires after
 :data:`TTL_SECONDS`; the next run takes it over with ``If-Match`` on the expired lease's
 ETag, so two runs cannot both take over the same dead lease.
+
+A run that ends while the store is unreachable (an outage) cannot delete its lease. The
+rerun after the store is back need not wait out the TTL when the holder is provably gone:
+it ran on this machine (same host name and kernel boot id) and its process no longer
+exists, or it is this very process and its run is over. Anything else (another machine,
+a live process) is waited for.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from lakeforge.config.models import S3Settings
@@ -37,6 +44,15 @@ from lakeforge.io.s3 import client, split_uri, storage_error
 
 TTL_SECONDS = 120.0
 LEASE_DIR = "_lakeforge/leases"
+# Run ids whose lease this process holds now (in-process runs: notebooks, tests).
+_HELD: set[str] = set()
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,7 @@ def _body(run_id: str, ttl: float) -> bytes:
         {
             "run_id": run_id,
             "host": socket.gethostname(),
+            "boot": _boot_id(),
             "pid": os.getpid(),
             "since": now.isoformat(timespec="milliseconds"),
             "expires_at": (now + timedelta(seconds=ttl)).isoformat(timespec="milliseconds"),
@@ -81,6 +98,25 @@ def _precondition_failed(exc: BaseException) -> bool:
     return code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (412, 409)
 
 
+def _holder_is_gone(holder: dict[str, Any]) -> bool:
+    """True only when the holder provably cannot be running (see the module's notes)."""
+    boot = _boot_id()
+    if not boot or holder.get("host") != socket.gethostname() or holder.get("boot") != boot:
+        return False
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return holder.get("run_id") not in _HELD
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def _take(s3: Any, lease: Lease, run_id: str, pipeline: str, ttl: float) -> str:
     """Create the lease (or take over an expired one); its ETag. Raises if it is held."""
     try:
@@ -95,7 +131,7 @@ def _take(s3: Any, lease: Lease, run_id: str, pipeline: str, ttl: float) -> str:
     etag = str(got["ETag"])
     holder = json.loads(got["Body"].read() or b"{}")
     expires = datetime.fromisoformat(str(holder.get("expires_at", "1970-01-01T00:00:00+00:00")))
-    if expires > datetime.now(UTC):
+    if expires > datetime.now(UTC) and not _holder_is_gone(holder):
         raise RunError(
             Code.PIPELINE_LOCKED,
             f"pipeline '{pipeline}' is being run by run {holder.get('run_id')} on "
@@ -104,7 +140,7 @@ def _take(s3: Any, lease: Lease, run_id: str, pipeline: str, ttl: float) -> str:
             "Delta on S3 is safe for one writer per table at a time; wait for that run, "
             f"or, if it is gone, for its lease to expire ({int(ttl)} s after its last renewal)",
         )
-    try:  # expired: take it over, unless another run just did
+    try:  # expired or its holder gone: take it over, unless another run just did
         put = s3.put_object(
             Bucket=lease.bucket, Key=lease.key, Body=_body(run_id, ttl), IfMatch=etag
         )
@@ -112,7 +148,7 @@ def _take(s3: Any, lease: Lease, run_id: str, pipeline: str, ttl: float) -> str:
         if _precondition_failed(exc):
             raise RunError(
                 Code.PIPELINE_LOCKED,
-                f"pipeline '{pipeline}': another run took over the expired lease {lease.uri}",
+                f"pipeline '{pipeline}': another run took over the stale lease {lease.uri}",
             ) from None
         raise
     return str(put["ETag"])
@@ -154,9 +190,11 @@ def writer_lease(
 
     thread = threading.Thread(target=renew, name=f"lakeforge-lease-{pipeline}", daemon=True)
     thread.start()
+    _HELD.add(run_id)
     try:
         yield lease
     finally:
+        _HELD.discard(run_id)
         stop.set()
         thread.join(timeout=5)
         try:
