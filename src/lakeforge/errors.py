@@ -54,6 +54,9 @@ class Code:
 
     SQL_FAILED = "LF-SQL-001"
     TABLE_NOT_FOUND = "LF-SQL-002"
+    SQL_READ_ONLY = "LF-SQL-003"  # a write or DDL statement for the read-only fast engine
+    SQL_SYNTAX = "LF-SQL-004"  # the query does not parse (line and column named)
+    SQL_NOT_FAST = "LF-SQL-005"  # --engine fast, but the query needs Spark (the reason named)
 
     VERSION_NOT_FOUND = "LF-TT-001"
     BAD_TABLE_REF = "LF-TT-002"

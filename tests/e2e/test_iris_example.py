@@ -147,3 +147,53 @@ def test_train_run_logged_to_mlflow(iris: dict[str, Any], monkeypatch: pytest.Mo
         ).read_text()
     )
     assert contexts == {s: v["checksum"] for s, v in manifest["splits"].items()}
+
+
+def _plain(value: Any) -> Any:
+    """A value as Spark's collect and the Arrow readers can both be compared in: rows and
+    structs as dicts, timestamps as naive local times (what PySpark's collect gives)."""
+    from datetime import datetime
+
+    from pyspark.sql import Row
+
+    if isinstance(value, Row):
+        return {k: _plain(v) for k, v in value.asDict().items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone().replace(tzinfo=None)
+    return value
+
+
+def test_every_table_reads_the_same_without_spark(
+    iris: dict[str, Any], spark: SparkSession
+) -> None:
+    """delta-rs and Polars, readers with no JVM, see every table the example wrote
+    (bronze, silver, its quarantine, gold, the training set, the system tables) with
+    Spark's rows and values."""
+    import polars as pl
+    from deltalake import DeltaTable
+
+    from lakeforge.lineage.system_tables import DDL
+
+    project = iris["project"]
+    tables = pipeline_tables(project.root / "jobs" / "iris" / "pipeline.yml")
+    tables += ["silver.measurements__quarantine", "training.iris_species", *DDL]
+    assert len(tables) == 11  # 3 steps, a quarantine, a training set, 6 system tables
+    nonempty = 0
+    for table in tables:
+        location = spark.sql(f"DESCRIBE DETAIL {table}").first()["location"]  # type: ignore[index]
+        path = location.removeprefix("file:")
+        df = spark.table(table)
+        expected = sorted(repr(_plain(list(r))) for r in df.collect())
+        nonempty += bool(expected)
+        arrow = DeltaTable(path).to_pyarrow_table()
+        assert arrow.column_names == df.columns, table
+        got_rs = sorted(repr(_plain(list(r.values()))) for r in arrow.to_pylist())
+        assert got_rs == expected, f"delta-rs reads {table} differently"
+        frame = pl.read_delta(path)
+        got_pl = sorted(repr(_plain(list(r))) for r in frame.iter_rows())
+        assert got_pl == expected, f"Polars reads {table} differently"
+    assert nonempty >= len(tables) - 2  # rejected_files (and maybe one more) may be empty

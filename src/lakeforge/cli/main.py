@@ -243,11 +243,34 @@ def run(
 @click.argument("query")
 @env_option
 @click.option("--limit", default=100, show_default=True, help="Rows to show at most.")
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "fast", "spark"]),
+    default="auto",
+    show_default=True,
+    help="fast: delta-rs + DataFusion, no JVM, read-only queries over lakeforge's tables; "
+    "spark: a Spark session (DDL, every function, any catalog table); auto: fast when it "
+    "can answer the query, else Spark.",
+)
 @rows_format_option
-def sql(query: str, env: str, limit: int, fmt: str) -> None:
-    """Run a SQL query against the lakehouse (tables by name, time travel included)."""
+def sql(query: str, env: str, limit: int, engine: str, fmt: str) -> None:
+    """Run a SQL query against the lakehouse (tables by name, time travel included).
+
+    The engine that answered, and why not the fast one, is printed on stderr."""
+    from lakeforge.config.loader import load_profile
+    from lakeforge.sql.engine import Engine, answer
+
+    root = project_root()
+    profile, _ = load_profile(env, root)
+    got = answer(query, Engine(engine), profile, root, limit, lambda q, n: _spark_rows(q, n, env))
+    print_rows(got.rows.columns, got.rows.rows, fmt)
+    err_console.print(f"lakeforge: {got.summary()}")
+
+
+def _spark_rows(query: str, limit: int, env: str) -> Any:
     from lakeforge.config.table_refs import rewrite_sql
     from lakeforge.errors import TimeTravelError
+    from lakeforge.sql.fast import Rows
 
     # silver.orders@3 -> silver.orders VERSION AS OF 3; checked before Spark starts.
     try:
@@ -258,8 +281,7 @@ def sql(query: str, env: str, limit: int, fmt: str) -> None:
     # Spark's errors are translated by the group's handler (LF-SQL-001 for a refused
     # statement); values Python cannot hold (year 99999) come back as text.
     df = spark.sql(query)
-    rows = collect_printable(df, limit)
-    print_rows(df.columns, rows, fmt)
+    return Rows(list(df.columns), collect_printable(df, limit))
 
 
 @cli.command()
