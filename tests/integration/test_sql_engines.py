@@ -268,3 +268,21 @@ def test_fast_engine_refusals_are_one_coded_line(
     assert refused.value.code == code, refused.value.lines()
     assert says in refused.value.message
     assert len(refused.value.lines()) == 1
+
+
+def test_an_external_hive_metastore_always_answers_on_spark(tables: dict[str, Any]) -> None:
+    profile = tables["profile"].model_copy(
+        update={"metastore": Profile.model_validate({"metastore": {"kind": "hive"}}).metastore}
+    )
+    called = []
+
+    def spark_path(q: str, n: int) -> Rows:
+        called.append(q)
+        return Rows(["n"], [(1,)])
+
+    got = answer(
+        f"SELECT count(*) AS n FROM {FACTS}", Engine.AUTO, profile, Path.cwd(), 10, spark_path
+    )
+    assert (
+        got.engine is Engine.SPARK and called and "external Hive metastore" in str(got.why_not_fast)
+    )

@@ -66,6 +66,10 @@ def answer(
     why: str | None = None
     if engine is not Engine.SPARK:
         try:
+            if profile.metastore.kind == "hive":
+                # Tables there may live anywhere the metastore says; the warehouse layout
+                # is only lakeforge's own metastores' (lakeforge.sql.tables).
+                raise NotFast("the profile's metastore is an external Hive metastore")
             rows = run(prepare(query), Warehouse.of(profile, root), limit)
             return Answer(rows, Engine.FAST, time.monotonic() - t0)
         except NotFast as exc:
