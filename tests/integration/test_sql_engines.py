@@ -286,3 +286,33 @@ def test_an_external_hive_metastore_always_answers_on_spark(tables: dict[str, An
     assert (
         got.engine is Engine.SPARK and called and "external Hive metastore" in str(got.why_not_fast)
     )
+
+
+def test_the_fast_engine_follows_restore_and_drop_recreate(
+    spark: SparkSession, tables: dict[str, Any]
+) -> None:
+    """No catalog of its own to go stale: what Spark's metastore does to a table, the fast
+    engine sees at once (a restore is a new version; a dropped managed table's files go;
+    a table made again under the name starts at version 0)."""
+    name = f"gold.sqlx_life_{S}"
+    count = f"SELECT count(*) AS n FROM {name}"
+
+    def both(query: str) -> list[tuple[Any, ...]]:
+        fast, slow = _both(spark, tables, query)
+        assert fast.rows.rows == slow.rows.rows
+        return fast.rows.rows
+
+    spark.range(3).write.format("delta").saveAsTable(name)
+    spark.range(5).write.format("delta").mode("overwrite").saveAsTable(name)
+    assert both(count) == [(5,)]
+    spark.sql(f"RESTORE TABLE {name} TO VERSION AS OF 0")
+    assert both(count) == [(3,)] and both(f"{count}@1") == [(5,)] and both(f"{count}@2") == [(3,)]
+    spark.sql(f"DROP TABLE {name}")
+    with pytest.raises(LakeforgeError) as gone:
+        answer(count, Engine.FAST, tables["profile"], Path.cwd(), 10, _spark_path(spark))
+    assert gone.value.code == Code.TABLE_NOT_FOUND
+    spark.range(7).write.format("delta").saveAsTable(name)
+    assert both(count) == [(7,)]
+    with pytest.raises(LakeforgeError) as old:
+        answer(f"{count}@1", Engine.FAST, tables["profile"], Path.cwd(), 10, _spark_path(spark))
+    assert old.value.code == Code.VERSION_NOT_FOUND and "its latest is 0" in old.value.message
