@@ -33,6 +33,7 @@ LAYERS: tuple[str, ...] = (
     "lineage",
     "runtime",
     "timetravel",
+    "sql",
     "quality",
     "plan",
     "write",
