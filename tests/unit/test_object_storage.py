@@ -687,6 +687,28 @@ def test_raw_objects_walks_upstream_once_and_sorted() -> None:
     assert raw_objects([LineageNode("gold.h", 0)]) == []
 
 
+def test_the_lineage_tree_names_each_raw_files_object_versions() -> None:
+    from rich.console import Console
+    from rich.tree import Tree
+
+    from lakeforge.cli.lineage import _tree
+    from lakeforge.lineage.query import LineageNode
+
+    a = {"path": "s3a://r/a.csv", "version_id": "v2", "etag": "e2"}
+    local = {"path": "/data/b.csv", "version_id": None, "etag": None}
+    bronze = LineageNode(
+        "bronze.x", 3, files=["s3a://r/a.csv", "/data/b.csv", "/data/c.csv"], objects=[a, local]
+    )
+    root = Tree("gold.g@v2")
+    _tree(LineageNode("silver.x", 5, upstream=[bronze]), root, max_files=2)
+    console = Console(record=True, width=200)
+    console.print(root)
+    text = console.export_text()
+    assert "file s3a://r/a.csv (version v2)" in text
+    assert "file /data/b.csv\n" in text and "(version" not in text.split("/data/b.csv")[1][:20]
+    assert "... 1 more files" in text
+
+
 def test_raw_objects_record_hashes_the_list_and_lists_it_only_when_short(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
