@@ -103,6 +103,10 @@ def _both(spark: SparkSession, tables: dict[str, Any], query: str) -> tuple[Answ
     return fast, slow
 
 
+def _no_spark(query: str, limit: int) -> Rows:
+    raise AssertionError("the fast engine must not fall back to Spark here")
+
+
 def _norm(value: Any) -> Any:
     if isinstance(value, float):
         return float(f"{value:.12g}") if math.isfinite(value) else value
@@ -250,7 +254,6 @@ def test_the_cli_says_which_engine_answered(
         ("DELETE FROM {F} WHERE id = 1", Code.SQL_READ_ONLY, "read-only"),
         ("INSERT INTO {F} SELECT * FROM {F}", Code.SQL_READ_ONLY, "read-only"),
         ("SELECT id FROM {F} WHER id = 1", Code.SQL_SYNTAX, "line 1, column"),
-        ("SELECT * FROM gold.no_such_table", Code.TABLE_NOT_FOUND, "{F}"),
         ("SELECT * FROM {F}@99", Code.VERSION_NOT_FOUND, "its latest is 1"),
         ("SELECT * FROM {F}@2001-01-01", Code.VERSION_NOT_FOUND, "first commit"),
         ("SELECT * FROM {F}@2999-01-01", Code.VERSION_NOT_FOUND, "its last (version 1)"),
@@ -260,14 +263,25 @@ def test_the_cli_says_which_engine_answered(
 def test_fast_engine_refusals_are_one_coded_line(
     tables: dict[str, Any], query: str, code: str, says: str
 ) -> None:
-    def no_spark(q: str, n: int) -> Rows:
-        raise AssertionError("the fast engine must not fall back here")
+    with pytest.raises(LakeforgeError) as refused:
+        answer(query.format(F=FACTS), Engine.FAST, tables["profile"], Path.cwd(), 10, _no_spark)
+    assert refused.value.code == code, refused.value.lines()
+    assert says in refused.value.message
+    assert len(refused.value.lines()) == 1
+
+
+def test_an_unknown_table_lists_the_tables_there(tables: dict[str, Any]) -> None:
+    from lakeforge.sql.tables import Warehouse
 
     with pytest.raises(LakeforgeError) as refused:
-        answer(query.format(F=FACTS), Engine.FAST, tables["profile"], Path.cwd(), 10, no_spark)
-    assert refused.value.code == code, refused.value.lines()
-    assert says.format(F=FACTS) in refused.value.message
-    assert len(refused.value.lines()) == 1
+        answer("SELECT * FROM gold.no_such_table", Engine.FAST, tables["profile"], Path.cwd(), 10,
+               _no_spark)  # fmt: skip
+    assert refused.value.code == Code.TABLE_NOT_FOUND and len(refused.value.lines()) == 1
+    listed = refused.value.message.split("tables there: ", 1)[1].removesuffix(" ...").split(", ")
+    # The shared warehouse holds every test's tables: the first 30 are named.
+    known = Warehouse.of(tables["profile"], Path.cwd()).known()
+    assert FACTS in known and DIMS in known
+    assert listed == known[:30]
 
 
 def test_an_external_hive_metastore_always_answers_on_spark(tables: dict[str, Any]) -> None:
