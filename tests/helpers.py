@@ -86,6 +86,19 @@ def new_tiny_project(root: Path, suffix: str = "") -> Path:
     return root
 
 
+def tiny_tables(suffix: str) -> list[str]:
+    """The data tables a run of the tiny pipeline named with ``suffix`` writes."""
+    orders = f"orders{suffix}"
+    return [
+        f"bronze.{orders}",
+        f"silver.{orders}",
+        f"silver.{orders}__quarantine",
+        f"silver.customers{suffix}",
+        f"silver.customers{suffix}__quarantine",
+        f"gold.customer_value{suffix}",
+    ]
+
+
 def deliver_tiny(root: Path, batch: int) -> list[Path]:
     """Copy the tiny pipeline's raw batch ``batch`` (1 or 2) into the project's
     ``data/raw``; returns the files delivered."""

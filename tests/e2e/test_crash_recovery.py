@@ -45,7 +45,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from lakeforge.runtime.lock import lock_path, read_holder
 from tests.e2e.conftest import Project as InProcess
-from tests.helpers import REPO, deliver_tiny, new_tiny_project
+from tests.helpers import REPO, deliver_tiny, new_tiny_project, tiny_tables
 
 pytestmark = pytest.mark.e2e
 
@@ -117,14 +117,7 @@ def test_chained_kills_then_one_rerun_equal_one_clean_run(
 ) -> None:
     sfx = f"_{uuid.uuid4().hex[:8]}"
     orders = f"orders{sfx}"
-    tables = [
-        f"bronze.{orders}",
-        f"silver.{orders}",
-        f"silver.{orders}__quarantine",
-        f"silver.customers{sfx}",
-        f"silver.customers{sfx}__quarantine",
-        f"gold.customer_value{sfx}",
-    ]
+    tables = tiny_tables(sfx)
     crashed = Project(new_tiny_project(tmp_path / "crashed", sfx))
     warehouse = crashed.root / "lakehouse" / "warehouse"
     jvm = Jvms(crashed)

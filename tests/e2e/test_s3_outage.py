@@ -34,7 +34,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from tests.e2e.conftest import Project as InProcess
 from tests.e2e.test_crash_recovery import PIPELINE, stable
-from tests.helpers import REPO, TINY, deliver_tiny, new_tiny_project
+from tests.helpers import REPO, TINY, deliver_tiny, new_tiny_project, tiny_tables
 from tests.s3server import S3Server
 
 pytestmark = pytest.mark.e2e
@@ -106,14 +106,7 @@ def test_the_store_going_down_mid_run_then_a_rerun_equals_one_clean_run(
 ) -> None:
     sfx = f"_{uuid.uuid4().hex[:8]}"
     orders = f"orders{sfx}"
-    names = [
-        f"bronze.{orders}",
-        f"silver.{orders}",
-        f"silver.{orders}__quarantine",
-        f"silver.customers{sfx}",
-        f"silver.customers{sfx}__quarantine",
-        f"gold.customer_value{sfx}",
-    ]
+    names = tiny_tables(sfx)
     root = new_tiny_project(tmp_path / "outage", sfx)
     local = (TINY / "conf" / "local.yml").read_text()
     assert LOCAL_TAIL in local

@@ -74,14 +74,14 @@ _FAST_NODES: tuple[type[exp.Expr], ...] = (
     # dates
     exp.Year, exp.Month, exp.Day, exp.Extract, exp.TsOrDsToDate,
 )  # fmt: skip
-# Types a CAST may name on the fast path (Spark's meaning = DataFusion's).
+# Types a CAST may name on the fast path (Spark's meaning = DataFusion's). Not STRING: each
+# engine spells a double, a decimal or a time as text its own way.
 _FAST_TYPES = {
     exp.DataType.Type.BIGINT, exp.DataType.Type.INT, exp.DataType.Type.SMALLINT,
     exp.DataType.Type.DOUBLE, exp.DataType.Type.DECIMAL, exp.DataType.Type.DATE,
     exp.DataType.Type.BOOLEAN, exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ,
     exp.DataType.Type.TIMESTAMPNTZ,
 }  # fmt: skip
-# not STRING: each engine spells a double, a decimal or a time as text its own way
 # Nodes that write or change the catalog or session: refused on the read-only engine.
 _WRITES = (
     exp.Insert, exp.Delete, exp.Update, exp.Merge, exp.Create, exp.Drop, exp.Alter,
