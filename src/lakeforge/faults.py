@@ -3,7 +3,8 @@
 ``LAKEFORGE_FAIL_POINT=<point>`` makes :func:`fail_point` SIGKILL the process when the
 run reaches ``<point>``. :func:`fail_during` marks a block: armed as ``<point>`` it kills
 on entering it, armed as ``<point>@<seconds>`` that many seconds after entering (a kill
-*inside* a long Spark action such as a MERGE or a Delta commit). Points are
+*inside* a long Spark action such as a MERGE or a Delta commit), or on leaving it if the
+block ends sooner: an armed point always kills, however fast the machine. Points are
 ``<where>:<what>``, e.g. ``ingest.after_log:bronze.orders``, ``step.after:silver.orders``,
 ``conform.write:silver.orders@0.5``, ``system.append:table_versions@0.2``,
 ``publish.after_write:<set>``; README "Crash safety, tested" lists them all. Unset, they
@@ -68,18 +69,29 @@ def fail_point(point: str) -> None:
 @contextmanager
 def fail_during(point: str) -> Iterator[None]:
     """SIGKILL the process on entering if ``point`` is armed, or ``seconds`` after
-    entering if ``point@seconds`` is; pause on entering if asked."""
+    entering if ``point@seconds`` is (on leaving, if the block ends first); pause on
+    entering if asked."""
     _pause(point)
     armed, delay = _armed(point)
-    timer = None
     if armed and delay is None:
         _kill()
-    if armed:
-        timer = threading.Timer(delay or 0.0, _kill)
-        timer.daemon = True
-        timer.start()
+    if not armed:
+        yield
+        return
+    fired = threading.Event()
+
+    def fire() -> None:
+        fired.set()
+        _kill()
+
+    timer = threading.Timer(delay or 0.0, fire)
+    timer.daemon = True
+    timer.start()
     try:
         yield
     finally:
-        if timer is not None:
-            timer.cancel()
+        timer.cancel()
+        # A commit faster than the delay (a warm JVM, a fast disk) must not turn an
+        # armed kill into a clean run: the test that armed it expects a dead process.
+        if not fired.is_set():
+            _kill()

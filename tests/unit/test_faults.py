@@ -37,3 +37,27 @@ def test_pause_waits_at_its_point_until_resumed(
     (tmp_path / "resume").touch()
     worker.join(timeout=10)
     assert passed.is_set()
+
+
+def test_a_delayed_kill_fires_inside_a_slow_block_and_on_leaving_a_fast_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kills: list[str] = []
+    monkeypatch.setattr(faults, "_kill", lambda: kills.append("kill"))
+
+    monkeypatch.setenv(faults.ENV, "system.append:ingested_files@0.05")
+    with faults.fail_during("system.append:ingested_files"):
+        time.sleep(0.5)
+        inside = list(kills)
+    assert inside == ["kill"] and kills == ["kill"]  # the timer's, none again on leaving
+
+    kills.clear()
+    monkeypatch.setenv(faults.ENV, "system.append:ingested_files@60")
+    with faults.fail_during("system.append:ingested_files"):
+        assert kills == []
+    assert kills == ["kill"]  # faster than its delay: killed on leaving, not spared
+
+    kills.clear()
+    with faults.fail_during("system.append:run_end"):  # not armed
+        pass
+    assert kills == []
