@@ -22,6 +22,7 @@ if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from tests.pgserver import PgServer
     from tests.s3server import S3Server
 
 # The object-storage tests' S3 server (s3_server) accepts these keys. Spark's S3A reads
@@ -91,6 +92,17 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         access_key=os.environ["AWS_ACCESS_KEY_ID"],
         secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
     )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    """A real PostgreSQL (Debian's) on 127.0.0.1 for a shared metastore; fails, never
+    skips, when it cannot start. Its role's password is only in ``pg_server.pgpass``."""
+    from tests import pgserver
+
+    server = pgserver.start(tmp_path_factory.mktemp("pgserver"))
     yield server
     server.stop()
 

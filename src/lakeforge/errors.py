@@ -39,6 +39,7 @@ class Code:
     METASTORE_LOCKED = "LF-RT-006"  # another process holds the embedded Derby metastore
     SPARK_FAILED = "LF-RT-007"  # a Spark failure, translated (error class + message)
     CLASS_ARCHIVE_FAILED = "LF-RT-008"  # `jars warm` could not make the JVM class archive
+    METASTORE_UNREACHABLE = "LF-RT-009"  # a shared metastore's database refused or lacks its schema
 
     STEP_FAILED = "LF-RUN-001"
     ROW_ACCOUNTING = "LF-RUN-002"

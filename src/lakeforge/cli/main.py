@@ -7,7 +7,6 @@ exit status 1, and no traceback unless ``--debug``.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -386,35 +385,13 @@ def submit_args(env: str) -> None:
     printed as ``--properties-file``, so no secret reaches a command line.
     """
     from lakeforge.config.loader import load_profile
-    from lakeforge.redaction import split_secret, write_private_properties
     from lakeforge.runtime.session import session_settings
+    from lakeforge.runtime.submit import submit_options
 
     root = project_root()
     profile, _ = load_profile(env, root)
-    settings = session_settings(profile, root)
-    conf = dict(settings.conf)
-    if settings.master:
-        conf["spark.master"] = settings.master
-    if settings.jars:
-        conf["spark.jars"] = ",".join(str(j) for j in settings.jars)
-    public, private = split_secret(conf)
-    if "spark.master" in public:
-        click.echo("--master")
-        click.echo(public.pop("spark.master"))
-    if "spark.jars" in public:
-        click.echo("--jars")
-        click.echo(public.pop("spark.jars"))
-    for key, value in public.items():
-        click.echo("--conf")
-        click.echo(f"{key}={value}")
-    props = root / ".lakeforge" / "secrets" / f"submit-{env}.properties"
-    props.unlink(missing_ok=True)
-    if private:
-        written = write_private_properties(props, private)
-        click.echo("--properties-file")
-        # Relative to where spark-submit runs: an absolute path may hold a secret too
-        # (${env:HOME}) and would print as ***.
-        click.echo(os.path.relpath(written))
+    for option in submit_options(session_settings(profile, root), root, env):
+        click.echo(option)
 
 
 # Time-travel commands live in their own module; imported here, after `cli` exists, so
@@ -442,6 +419,10 @@ _ingest.register(cli)
 from lakeforge.cli import land as _land  # noqa: E402
 
 _land.register(cli)
+
+from lakeforge.cli import serve as _serve  # noqa: E402
+
+_serve.register(cli)
 
 
 def main() -> None:

@@ -61,7 +61,7 @@ def check_spark_type(value: str) -> str:
 
 
 Identifier = Annotated[str, Field(pattern=IDENTIFIER.pattern)]
-JarBundle = Literal["delta", "avro", "s3"]
+JarBundle = Literal["delta", "avro", "s3", "postgres"]
 
 
 class Strict(BaseModel):
@@ -413,18 +413,51 @@ class SparkSettings(Strict):
         return value
 
 
-class MetastoreSettings(Strict):
-    """Where table names live. ``derby``: an embedded Hive metastore in a local folder."""
-
-    kind: Literal["derby", "hive", "in-memory"] = "derby"
-    path: str = "lakehouse/metastore_db"
-    uri: str | None = Field(default=None, description="thrift:// URI when kind is 'hive'")
-
-
 # Keys that would put a credential into YAML. Refused by name, with where credentials
 # come from instead, rather than as just another unknown key.
 CREDENTIAL_IN_YAML = "credential_in_yaml"
 _CREDENTIAL_KEYS = re.compile(r"(?i)(secret|password|token|access[_.-]?key|credential|session)")
+
+
+class MetastoreSettings(Strict):
+    """Where table names live.
+
+    ``derby``: an embedded Hive metastore in a local folder; one process at a time.
+    ``postgres``: Spark's Hive metastore in a PostgreSQL database, shared by any number of
+    processes (runs, ``lakeforge sql``, ``lakeforge serve``); the password comes from
+    ``PGPASSWORD`` or a pgpass file (``PGPASSFILE``, ``~/.pgpass``), never from YAML.
+    ``hive``: a running metastore service (``thrift://``). ``in-memory``: names last as
+    long as the process.
+    """
+
+    kind: Literal["derby", "hive", "in-memory", "postgres"] = "derby"
+    path: str = "lakehouse/metastore_db"
+    uri: str | None = Field(default=None, description="thrift:// URI when kind is 'hive'")
+    host: str | None = Field(default=None, description="PostgreSQL host when kind is 'postgres'")
+    port: int = Field(default=5432, ge=1, le=65535)
+    database: str = "metastore"
+    user: str | None = Field(default=None, description="PostgreSQL role when kind is 'postgres'")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if _CREDENTIAL_KEYS.search(str(key)) or str(key).lower() in ("password", "pass"):
+                    raise PydanticCustomError(
+                        CREDENTIAL_IN_YAML,
+                        "'{key}': credentials are never read from YAML; the metastore "
+                        "database's password comes from PGPASSWORD or a pgpass file "
+                        "(PGPASSFILE, ~/.pgpass)",
+                        {"key": str(key)},
+                    )
+        return data
+
+    @model_validator(mode="after")
+    def _postgres_needs_where(self) -> MetastoreSettings:
+        if self.kind == "postgres" and not (self.host and self.user):
+            raise ValueError("metastore kind 'postgres' needs host and user")
+        return self
 
 
 class S3Settings(Strict):
@@ -507,6 +540,19 @@ class Profile(Strict):
         if isinstance(value, dict):
             return {k: str(v) for k, v in value.items()}
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _postgres_needs_its_driver(cls, data: Any) -> Any:
+        # A PostgreSQL metastore means PostgreSQL's JDBC driver, listed or not.
+        if not isinstance(data, dict) or not isinstance(data.get("metastore"), dict):
+            return data
+        if data["metastore"].get("kind") != "postgres":
+            return data
+        bundles = data.get("jar_bundles", ["delta", "avro"])
+        if isinstance(bundles, list) and "postgres" not in bundles:
+            data = {**data, "jar_bundles": [*bundles, "postgres"]}
+        return data
 
     @model_validator(mode="before")
     @classmethod

@@ -67,6 +67,10 @@ BUNDLES: dict[str, Bundle] = {
         also_drop=("commons-logging",),
         excludes=("software.amazon.awssdk:bundle",),
     ),
+    # PostgreSQL's JDBC driver, for a Hive metastore several processes share
+    # (metastore kind `postgres`, conf/shared.yml). Its password comes from a pgpass file
+    # the driver reads itself (PGPASSFILE or ~/.pgpass), never from a Spark setting.
+    "postgres": Bundle("postgres", ("org.postgresql:postgresql:42.7.14",)),
 }
 
 PINS_FILE = Path(__file__).with_name("jar_pins.json")

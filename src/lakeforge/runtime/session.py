@@ -19,6 +19,7 @@ from lakeforge.io.s3 import s3a_conf
 from lakeforge.runtime import cds
 from lakeforge.runtime import jars as jarcache
 from lakeforge.runtime.java import check_java
+from lakeforge.runtime.metastore import metastore_conf, prepare
 from lakeforge.runtime.spark_errors import describe, wait_metastore_free
 
 # Seconds a Derby holder gets to let go before LF-RT-006 (see build_session).
@@ -66,6 +67,8 @@ class SessionSettings:
     jars: tuple[Path, ...]
     hive: bool
     derby_home: Path | None
+    # Jars on the driver JVM's own class path (a metastore's JDBC driver).
+    driver_jars: tuple[Path, ...] = ()
 
 
 def project_path(root: Path, value: str) -> Path:
@@ -111,25 +114,13 @@ def session_settings(
         else str(project_path(root, profile.warehouse))
     )
     conf["spark.sql.warehouse.dir"] = warehouse
-    hive = profile.metastore.kind in ("derby", "hive")
-    derby_home = None
-    if hive:
-        conf["spark.sql.catalogImplementation"] = "hive"
-    else:
-        conf["spark.sql.catalogImplementation"] = "in-memory"
-    if profile.metastore.kind == "derby":
-        db = project_path(root, profile.metastore.path)
-        derby_home = db.parent
-        conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = (
-            f"jdbc:derby:;databaseName={db};create=true"
-        )
-        # derby.system.home (below) keeps derby.log next to the metastore, not in the cwd.
-    elif profile.metastore.kind == "hive" and profile.metastore.uri:
-        conf["spark.hadoop.hive.metastore.uris"] = profile.metastore.uri
+    hive = profile.metastore.kind != "in-memory"
+    conf["spark.sql.catalogImplementation"] = "hive" if hive else "in-memory"
+    store = metastore_conf(profile.metastore, project_path(root, profile.metastore.path))
+    conf.update(store.conf)
+    derby_home = store.derby_home
     log_conf = Path(__file__).with_name("log4j2.properties")
-    java_opts = [f"-Dlog4j2.configurationFile=file:{log_conf}"]
-    if derby_home is not None:
-        java_opts.append(f"-Dderby.system.home={derby_home}")
+    java_opts = [f"-Dlog4j2.configurationFile=file:{log_conf}", *store.java_options]
     if profile.spark.class_archive:
         java_opts.extend(cds.driver_options())
     if profile.s3 is not None:
@@ -140,15 +131,23 @@ def session_settings(
     extra = str(profile.spark.conf.get(DRIVER_JAVA_OPTIONS, "")).strip()
     conf[DRIVER_JAVA_OPTIONS] = " ".join([*java_opts, *([extra] if extra else [])])
     jar_files: list[Path] = []
+    driver_jars: list[Path] = []
     if need_jars:
         jdir = jars_dir_for(profile, root)
         for bundle in profile.jar_bundles:
-            jar_files.extend(jarcache.bundle_jars(jdir, bundle))
+            into = driver_jars if bundle in store.driver_bundles else jar_files
+            into.extend(jarcache.bundle_jars(jdir, bundle))
+    if driver_jars:
+        # On the driver JVM's own class path: the Hive client's class loader finds a JDBC
+        # driver there, not in spark.jars. (The class archive no longer matches this
+        # class path; the JVM then runs without it.)
+        conf["spark.driver.extraClassPath"] = os.pathsep.join(str(j) for j in driver_jars)
     return SessionSettings(
         master=profile.spark.master,
         app_name=app_name or profile.spark.app_name,
         conf=conf,
         jars=tuple(jar_files),
+        driver_jars=tuple(driver_jars),
         hive=hive,
         derby_home=derby_home,
     )
@@ -171,6 +170,9 @@ def build_session(profile: Profile, root: Path, app_name: str | None = None) -> 
         check_java()
     if settings.derby_home is not None:
         settings.derby_home.mkdir(parents=True, exist_ok=True)
+    if profile.metastore.kind == "postgres":
+        # Reachable, and with its schema, before a JVM starts (runtime/metastore.py).
+        prepare(profile.metastore, jarcache.bundle_jars(jars_dir_for(profile, root), "postgres"))
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
