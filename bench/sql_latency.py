@@ -17,6 +17,11 @@ Both engines' answers are compared in every repetition. Then, in one process eac
 first and warm (second) in-process latency of the large query through
 ``lakeforge.sql.engine.answer``: what a notebook or a service that keeps its session pays.
 
+Last, the JDBC round trip: ``lakeforge serve`` (Spark's Thrift server, same profile) and
+pyspark's beeline as the client: a fresh beeline process per query (client JVM start,
+connect, query), and the server-side time beeline reports for the large query run
+``--reps + 2`` times over one connection (the first is the server's first query).
+
     .venv/bin/python bench/sql_latency.py                 # scale 0.5, 3 reps
     .venv/bin/python bench/sql_latency.py --scale 0.05 --reps 1 --results /tmp/r.md  # smoke
 """
@@ -96,6 +101,60 @@ def lakeforge(root: Path, *args: str) -> tuple[float, str]:
     return wall, proc.stdout
 
 
+def _beeline(port: int, sql: str, silent: bool = True) -> tuple[float, str]:
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [str(home / "bin" / "beeline"), "-u", f"jdbc:hive2://127.0.0.1:{port}/default",
+         "-n", "bench", f"--silent={str(silent).lower()}", "--outputformat=csv2", "-e", sql],
+        env={**env(), "SPARK_HOME": str(home)}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"beeline failed:\n{proc.stdout}\n{proc.stderr[-3000:]}")
+    return time.monotonic() - t0, proc.stdout + proc.stderr
+
+
+def measure_jdbc(root: Path, reps: int) -> dict[str, list[float]]:
+    """The JDBC round trip through ``lakeforge serve`` (module docstring)."""
+    import re
+    import signal
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    server = subprocess.Popen(
+        [LAKEFORGE, "serve", "--port", str(port)], cwd=root, env=env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    out: dict[str, list[float]] = {"small": [], "large": [], "session": []}
+    try:
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if server.poll() is not None or time.monotonic() - t0 > 300:
+                raise SystemExit(f"lakeforge serve did not listen: {server.stderr}")
+            time.sleep(0.3)
+        out["start"] = [time.monotonic() - t0]
+        for _ in range(reps):
+            for name, query in QUERIES.items():
+                wall, _text = _beeline(port, query)
+                out[name].append(wall)
+        _wall, text = _beeline(port, "; ".join([QUERIES["large"]] * (reps + 2)), silent=False)
+        out["session"] = [
+            float(t) for t in re.findall(r"rows? selected \(([\d.]+) seconds\)", text)
+        ]
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=120)
+    li.log("jdbc: " + json.dumps(out))
+    return out
+
+
 def setup(work: Path, scale: float) -> Path:
     data = li.generate_lineitem(work.parent, scale)
     shutil.rmtree(work, ignore_errors=True)
@@ -141,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         in_process[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
 
+    jdbc = measure_jdbc(root, args.reps)
+
     def med(name: str, engine: str) -> float:
         return statistics.median(walls[(name, engine)])
 
@@ -172,6 +233,14 @@ def main(argv: list[str] | None = None) -> int:
         f"answer: fast {in_process['fast'][0]:.2f} / {in_process['fast'][1]:.2f} s; "
         f"Spark {in_process['spark'][0]:.2f} / {in_process['spark'][1]:.2f} s (the first "
         "includes starting the session).",
+        "",
+        "JDBC (`lakeforge serve` + beeline): a fresh beeline process per query, median wall "
+        f"small {statistics.median(jdbc['small']):.2f} s, large "
+        f"{statistics.median(jdbc['large']):.2f} s (client JVM start and connect included); "
+        "the large query over one connection, as beeline reports it: "
+        + ", ".join(f"{t:.2f}" for t in jdbc["session"])
+        + " s (the first is the server's first query). Server start to listening: "
+        f"{jdbc['start'][0]:.1f} s.",
         "",
         "Per repetition (wall s): "
         + "; ".join(

@@ -77,8 +77,9 @@ class PgServer:
         """What a process needs for ``--env shared`` (conf/shared.yml)."""
         return {"LAKEFORGE_PG_PORT": str(self.port), "PGPASSFILE": str(self.pgpass)}
 
-    def psql(self, sql: str) -> str:
-        """Run ``sql`` with psql as the metastore's role (password from the pgpass file)."""
+    def psql(self, sql: str, database: str | None = None) -> str:
+        """Run ``sql`` with psql as the metastore's role (password from the pgpass file),
+        in ``database`` (default: the metastore's)."""
         out = subprocess.run(
             [
                 str(pg_bin() / "psql"),
@@ -92,7 +93,7 @@ class PgServer:
                 "-U",
                 self.user,
                 "-d",
-                self.database,
+                database or self.database,
                 "-c",
                 sql,
             ],
@@ -213,9 +214,7 @@ def start(pgpass_dir: Path) -> PgServer:
             raise RuntimeError(f"postgres exited with {code}:\n{tail}")
         try:
             # Connect to the role's own maintenance database, then make the metastore's.
-            server.database = "postgres"
-            server.psql(f"CREATE DATABASE {DATABASE}")
-            server.database = DATABASE
+            server.psql(f"CREATE DATABASE {DATABASE}", database="postgres")
             return server
         except RuntimeError as exc:
             last = str(exc)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -148,6 +149,9 @@ COMMANDS: list[tuple[tuple[str, ...], int]] = [
     # The canary's profile has no object store: land refuses in one coded line. Landing
     # for real, with the S3 server's secret key as the canary: tests/e2e/test_s3_retail.py.
     (("land", "raw/items", "s3://canary-bucket/raw/"), 1),
+    # The JDBC server against a port the test holds: refused before a JVM starts, after
+    # the profile (and its secret) resolved. Served for real: tests/e2e/test_shared_metastore.py.
+    (("serve", "--port", "{taken}"), 1),
 ]
 
 
@@ -261,7 +265,16 @@ def test_canary_never_leaves_the_process(
     # Delta stats and truncated renderings keep a prefix: search for one.
     needle = canary[:24]
     texts: dict[str, str] = {}
-    values = {"s": s, "canary": canary, "set_id": "", "root": str(root)}
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    values = {
+        "s": s,
+        "canary": canary,
+        "set_id": "",
+        "root": str(root),
+        "taken": str(taken.getsockname()[1]),
+    }
     last_stdout = [""]
 
     def lf(args: tuple[str, ...], code: int) -> str:
@@ -302,6 +315,9 @@ def test_canary_never_leaves_the_process(
             values["set_id"] = last_stdout[0].split()[-1]
         elif "bad.yml" in args:
             assert "LF-CFG-004" in out
+        elif args[0] == "serve":
+            assert "already taken" in out
+    taken.close()
     assert (root / "exported").is_dir() and (root / "quality" / "suggested.json").is_file()
     texts["fds during in-process commands"] = "".join(capfd.readouterr())
 

@@ -9,7 +9,7 @@ command line), so the tables, Delta time travel (``VERSION AS OF``) and the meta
 are those of ``lakeforge run`` under the same profile.
 
 With the embedded Derby metastore the server holds it while it runs: runs and
-``lakeforge sql --engine spark`` under that profile wait for it (``LF-RT-006``). A profile
+``lakeforge sql --engine spark`` under that profile get ``LF-RT-006`` until it stops. A profile
 whose metastore is shared (``kind: postgres``, conf/shared.yml) lets them all work at once.
 """
 
@@ -78,8 +78,8 @@ def serve_command(env: str, host: str, port: int) -> None:
         wait_metastore_free(project_path(root, profile.metastore.path), METASTORE_GRACE_S)
         click.echo(
             f"lakeforge: note: profile '{env}' keeps table names in embedded Derby; while "
-            "the server runs it holds them, and runs under this profile wait. A shared "
-            "metastore (conf/shared.yml) lets both work at once.",
+            "the server runs it holds them, and runs under this profile fail (LF-RT-006). "
+            "A shared metastore (conf/shared.yml) lets both work at once.",
             err=True,
         )
     if settings.derby_home is not None:

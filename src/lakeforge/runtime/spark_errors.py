@@ -133,8 +133,8 @@ def metastore_locked(db: Path, pid: int | None = None) -> RuntimeSetupError:
         Code.METASTORE_LOCKED,
         f"the embedded Derby metastore {db} is in use by {who}; Derby lets one Spark "
         "process at a time use it",
-        "wait for that process to finish (or stop it), or use a profile with a shared "
-        "metastore (metastore: {kind: hive, uri: thrift://...})",
+        "wait for that process to finish (or stop it), or use a profile whose metastore "
+        "several processes share (conf/shared.yml: metastore kind postgres)",
     )
 
 
