@@ -10,7 +10,8 @@ PostgreSQL cluster (tests/pgserver.py), and these processes, each a JVM of its o
    client's schema (runtime/metastore.py), then serves JDBC.
 2. While it serves, ``lakeforge run`` and ``lakeforge sql --engine spark`` start
    together: three JVMs on one metastore (with Derby the second would get LF-RT-006).
-3. A second batch, a second run: gold gets version 1.
+3. A second batch, a second run: gold gets version 1. Beside it, ``lakeforge sql
+   --engine fast`` (no JVM) answers from a committed version.
 4. beeline asks the server for gold now and ``VERSION AS OF 0``: tables another process
    created after the server started, with Delta time travel, equal to what the Delta
    log holds. The table names are rows of PostgreSQL's ``TBLS``.
@@ -139,7 +140,19 @@ def test_a_server_runs_and_sql_share_one_postgres_metastore(
         assert "default" in finish("sql", query)
         finish("run 1", first)
         deliver_tiny(root, 2)
-        finish("run 2", run("run 2", "run", PIPELINE))
+        second = run("run 2", "run", PIPELINE)
+        # The fast engine beside a writing run: no JVM, no metastore, a committed version.
+        fast = run(
+            "fast sql",
+            "sql",
+            "--engine",
+            "fast",
+            f"SELECT count(*) AS n FROM {gold}",
+            "--format",
+            "csv",
+        )
+        fast_out = finish("fast sql", fast)
+        finish("run 2", second)
 
         # Over JDBC, from the server that started before these tables existed.
         lines = beeline(
@@ -153,6 +166,8 @@ def test_a_server_runs_and_sql_share_one_postgres_metastore(
         now = spark.read.format("delta").load(str(location))
         at0 = spark.read.format("delta").option("versionAsOf", 0).load(str(location))
         assert now.count() != at0.count() or now.exceptAll(at0).count() > 0, "no change to see"
+        assert re.search(rf"^({now.count()}|{at0.count()})$", fast_out, re.MULTILINE), fast_out
+        assert "fast engine" in outputs["fast sql"]
         ids = sorted(str(r["customer_id"]) for r in now.select("customer_id").collect())
         assert lines == ["n", str(now.count()), "n", str(at0.count()), "customer_id", *ids]
         names = pg_server.psql('SELECT "TBL_NAME" FROM "TBLS"').split()
