@@ -198,7 +198,7 @@ def test_retail_runs_twice_with_every_table_on_the_server(s3_retail: dict[str, o
     out = s3_retail["out"]
     assert isinstance(out, dict)
     warehouse, _ = s3_retail["buckets"]  # type: ignore[misc]
-    assert out["run_1"] == [True, None]
+    assert out["run_1"] == [True, None], out["run_1"]
     ok, error, files = out["run_2"]
     assert ok and error is None
     assert files == [2, 2, 2]  # only days 4 and 5 of each feed
