@@ -10,6 +10,7 @@ A Spark, Delta or py4j failure leaves them as a coded lakeforge error
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,7 @@ def run(
     spark: SparkSession | None = None,
     data_env: str | None = None,
     wait: float = 0.0,
+    select: Sequence[str] = (),
 ) -> RunResult:
     """Run a pipeline end to end and return its result (check ``result.ok``).
 
@@ -59,6 +61,8 @@ def run(
         data_env: data environment (``training`` / ``serving``) for environment-bound
             expectations; others are skipped.
         wait: seconds to wait for another run of the pipeline (same project) to finish.
+        select: only the steps these selectors name (``silver.orders+``, ``+gold.x``,
+            ``silver``; see ``lakeforge.plan.select``); empty: every step.
 
     Raises:
         ConfigError, PlanError, RuntimeSetupError: before any step runs. Step failures do
@@ -68,7 +72,9 @@ def run(
     """
     from lakeforge.pipeline.executor import run_pipeline
 
-    return run_pipeline(load_pipeline(path, env), spark=spark, data_env=data_env, wait=wait)
+    return run_pipeline(
+        load_pipeline(path, env), spark=spark, data_env=data_env, wait=wait, select=select
+    )
 
 
 def _session(env: str, spark: SparkSession | None, app: str) -> SparkSession:

@@ -30,6 +30,7 @@ class Code:
     YAML_TOO_LARGE = "LF-CFG-014"  # a config file over the size / alias limits
 
     CYCLE = "LF-PLAN-001"
+    SELECT_UNKNOWN = "LF-PLAN-002"  # a --select selector names no step of the pipeline
 
     JAVA_MISSING = "LF-RT-001"
     JARS_MISSING = "LF-RT-002"

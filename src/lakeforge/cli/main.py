@@ -126,6 +126,18 @@ def validate(files: tuple[Path, ...], env: str) -> None:
         sys.exit(1)
 
 
+def select_option(func: Any) -> Any:
+    return click.option(
+        "--select",
+        "-s",
+        "select",
+        multiple=True,
+        metavar="SELECTOR",
+        help="Only these steps: TABLE, TABLE+ (and downstream), +TABLE (and upstream), "
+        "+TABLE+, or a layer (bronze, silver, gold); repeat for a union.",
+    )(func)
+
+
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @env_option
@@ -136,14 +148,16 @@ def validate(files: tuple[Path, ...], env: str) -> None:
     default="table",
     show_default=True,
 )
-def plan(file: Path, env: str, fmt: str) -> None:
+@select_option
+def plan(file: Path, env: str, fmt: str, select: tuple[str, ...]) -> None:
     """Show what a run would do, in order, without Spark (the dry run)."""
     from lakeforge.plan.builder import build_plan
     from lakeforge.plan.explain import plan_table, plan_text
     from lakeforge.plan.load import load_pipeline
+    from lakeforge.plan.select import select as select_steps
 
     loaded = load_pipeline(file, env)
-    the_plan = build_plan(loaded)
+    the_plan = select_steps(build_plan(loaded), select)
     if fmt == "json":
         steps = [
             {
@@ -198,6 +212,7 @@ def plan(file: Path, env: str, fmt: str) -> None:
     help="If another run of this pipeline holds its lock, wait up to this long for it "
     "(0: fail at once with LF-RUN-011).",
 )
+@select_option
 def run(
     file: Path,
     env: str,
@@ -205,6 +220,7 @@ def run(
     json_result: Path | None,
     data_env: str | None,
     wait: float,
+    select: tuple[str, ...],
 ) -> None:
     """Run a pipeline: ingest to bronze, conform to silver, build gold."""
     from lakeforge.pipeline.executor import run_pipeline
@@ -226,6 +242,7 @@ def run(
         wait=wait,
         on_wait=waiting,
         on_start=lambda: err_console.print(f"lakeforge: starting Spark for '{name}' (env {env})"),
+        select=select,
     )
     console.print(summary_table(result))
     console.print(accounting_line(result))
@@ -311,7 +328,8 @@ def history(table: str, env: str, limit: int, fmt: str) -> None:
 
 @cli.group()
 def jars() -> None:
-    """The project's jar cache: the Delta, Avro and S3A (hadoop-aws) bundles."""
+    """The project's jar cache: the Delta, Avro, S3A (hadoop-aws) and PostgreSQL driver
+    bundles."""
 
 
 @jars.command("resolve")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -204,8 +204,12 @@ def run_pipeline(
     wait: float = 0.0,
     on_wait: Callable[[Holder | None], None] | None = None,
     on_start: Callable[[], None] | None = None,
+    select: Sequence[str] = (),
 ) -> RunResult:
     """Plan and execute ``loaded``; starts the profile's session unless one is given.
+
+    ``select``: run only the steps these selectors name (plan/select.py), e.g. one
+    orchestrator task per step; an unknown one is ``LF-PLAN-002`` before anything starts.
 
     The one way to run a pipeline: the API's ``lakeforge.run`` and the CLI's ``run`` both
     call it. The pipeline's lock is taken before the session starts (a second run neither
@@ -215,12 +219,13 @@ def run_pipeline(
     ``on_start`` is called just before the session is started (not when ``spark`` is given).
     """
     from lakeforge.plan.builder import build_plan
+    from lakeforge.plan.select import select as select_steps
     from lakeforge.quality.resolve import check_data_env
     from lakeforge.runtime.session import build_session, project_path
     from lakeforge.runtime.spark_errors import wait_metastore_free
 
     check_data_env(loaded, data_env)
-    plan = build_plan(loaded)
+    plan = select_steps(build_plan(loaded), select)
     rid = run_id or new_run_id()
     waited = False
 
