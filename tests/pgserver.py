@@ -18,8 +18,6 @@ environment to export for ``--env shared``.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import pwd
 import secrets
@@ -32,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.s3server import free_ports
+from tests.s3server import _die_with_parent, free_ports
 
 START_TIMEOUT_S = 60.0
 ROLE = "lakeforge"
@@ -47,12 +45,6 @@ def pg_bin() -> Path:
             "PostgreSQL is not installed: apt-get install -y postgresql (./dev test does)"
         )
     return found[-1].parent
-
-
-def _die_with_parent() -> None:
-    # PR_SET_PDEATHSIG: the server goes when the test process goes, even on SIGKILL.
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 @dataclass

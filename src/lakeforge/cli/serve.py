@@ -22,7 +22,6 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import click
 
@@ -30,14 +29,6 @@ from lakeforge.cli.context import env_option, project_root
 
 THRIFT_SERVER = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 READY_TIMEOUT_S = 300.0
-
-
-def _spark_home() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("pyspark")
-    assert spec is not None and spec.origin is not None
-    return Path(spec.origin).parent
 
 
 def _listening(host: str, port: int) -> bool:
@@ -101,7 +92,7 @@ def serve_command(env: str, host: str, port: int) -> None:
             "spark.driver.extraClassPath": os.pathsep.join(str(j) for j in classpath),
         },
     )
-    spark_home = _spark_home()
+    spark_home = jarcache.pyspark_jars_dir().parent
     command = [
         str(spark_home / "bin" / "spark-submit"),
         "--class",
