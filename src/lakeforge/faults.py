@@ -38,7 +38,10 @@ def _pause(point: str) -> None:
     if not os.environ.get(PAUSE_ENV) or os.environ[PAUSE_ENV] != point:
         return
     folder = Path(os.environ[PAUSE_DIR_ENV])
-    (folder / "paused").write_text(point)
+    # Written aside and renamed: a watcher that sees ``paused`` exist reads the whole point
+    # (write_text creates the file before it writes; a loaded machine showed it empty).
+    (folder / "paused.tmp").write_text(point)
+    (folder / "paused.tmp").replace(folder / "paused")
     deadline = time.monotonic() + PAUSE_TIMEOUT_S
     while not (folder / "resume").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
