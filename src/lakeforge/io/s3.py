@@ -44,6 +44,50 @@ def s3a_conf(settings: S3Settings) -> dict[str, str]:
     return {f"spark.hadoop.{k}": v for k, v in conf.items()}
 
 
+def delta_rs_options(
+    endpoint: str | None, region: str, tls: bool, path_style: bool
+) -> dict[str, str]:
+    """delta-rs's ``storage_options`` for the same store S3A reaches (credentials, as for
+    S3A and boto3, from the environment). Commits are conditional puts (``If-None-Match``):
+    a second writer of the same version is refused by the store, never overwrites."""
+    options = {"AWS_REGION": region, "conditional_put": "etag"}
+    if endpoint:
+        options["AWS_ENDPOINT_URL"] = endpoint
+        if not tls:
+            options["AWS_ALLOW_HTTP"] = "true"
+    if path_style:
+        options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false"
+    return options
+
+
+def delta_rs_failure(exc: BaseException, endpoint: str | None, uri: str) -> StorageError | None:
+    """The object-storage error in a delta-rs failure on ``uri`` (an s3:// URI), or None.
+
+    delta-rs (object_store) raises ``OSError`` with a chain of causes in its text
+    (``error sending request ... Connection refused``); no credential is in it.
+    """
+    text = str(exc)
+    where = uri.replace(S3, S3A, 1)
+    at = (endpoint or "its endpoint").split("://", 1)[-1]
+    if any(m in text for m in ("error sending request", "Connection refused", "tcp connect")):
+        return StorageError(
+            Code.STORAGE_UNREACHABLE,
+            f"the object store at {at} does not answer ({where})",
+            "is the server running and the profile's s3.endpoint right?",
+        )
+    if "NoSuchBucket" in text:
+        return StorageError(Code.BUCKET_MISSING, f"no bucket for {where} at {at}")
+    if any(m in text for m in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")):
+        return StorageError(
+            Code.STORAGE_DENIED,
+            f"the object store refused access to {where}",
+            "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket's policy",
+        )
+    if "S3" in text or "HTTP" in text:
+        return StorageError(Code.STORAGE_FAILED, f"{where}: {text.splitlines()[0]}")
+    return None
+
+
 def is_object_uri(value: str) -> bool:
     return value.startswith((S3, S3A))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lakeforge.config.models import Profile, S3Settings
-from lakeforge.io.s3 import client, is_object_uri, split_uri
+from lakeforge.io.s3 import client, delta_rs_options, is_object_uri, split_uri
 from lakeforge.runtime.session import is_uri, project_path
 
 
@@ -105,11 +105,4 @@ def _s3_options(profile: Profile) -> dict[str, str]:
     s3 = profile.s3
     if s3 is None:
         return {}
-    options = {"AWS_REGION": s3.region}
-    if s3.endpoint:
-        options["AWS_ENDPOINT_URL"] = s3.endpoint
-        if not s3.tls:
-            options["AWS_ALLOW_HTTP"] = "true"
-    if s3.path_style:
-        options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false"
-    return options
+    return delta_rs_options(s3.endpoint, s3.region, s3.tls, s3.path_style)
