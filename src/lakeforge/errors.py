@@ -53,7 +53,9 @@ class Code:
     INGEST_LOG_MISMATCH = "LF-RUN-009"  # the ingestion log disagrees with bronze's history
     INGEST_FILE_UNKNOWN = "LF-RUN-010"  # an operator command names a file the log lacks
     PIPELINE_LOCKED = "LF-RUN-011"  # another run of the same pipeline holds its lock
-    SYSTEM_TABLE_WRITE = "LF-RUN-012"  # an append to a lakeforge.* system table failed
+    SYSTEM_TABLE_FAILED = (
+        "LF-RUN-012"  # an append to (or read of) a lakeforge.* system table failed
+    )
 
     SQL_FAILED = "LF-SQL-001"
     TABLE_NOT_FOUND = "LF-SQL-002"

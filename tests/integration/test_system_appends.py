@@ -134,7 +134,7 @@ def test_an_unreadable_log_is_one_coded_error(tmp_path: Path) -> None:
     way = appends.NativeAppend(str(tmp_path / "t"))
     with pytest.raises(appends.SystemTableError) as caught:
         way.append(None, "lakeforge.x", st.DDL[st.RUN_EVENTS], [sample(st.RUN_EVENTS, 1)])  # type: ignore[arg-type]
-    assert caught.value.code == Code.SYSTEM_TABLE_WRITE
+    assert caught.value.code == Code.SYSTEM_TABLE_FAILED
     assert "lakeforge.x" in caught.value.message
     assert sorted(p.name for p in log.iterdir()) == ["00000000000000000000.json"]
 

@@ -105,7 +105,7 @@ class NativeAppend:
             raise self._failure(exc) from exc
         except Exception as exc:  # a log delta-rs cannot read
             raise SystemTableError(
-                Code.SYSTEM_TABLE_WRITE, f"appending to {table}: cannot open {self.uri}: {exc}"
+                Code.SYSTEM_TABLE_FAILED, f"appending to {table}: cannot open {self.uri}: {exc}"
             ) from exc
         try:
             write_deltalake(target, data, mode="append")
@@ -113,7 +113,7 @@ class NativeAppend:
             raise self._failure(exc) from exc
         except Exception as exc:  # delta-rs's own errors (schema, protocol, commit)
             raise SystemTableError(
-                Code.SYSTEM_TABLE_WRITE, f"appending to {table} failed: {exc}"
+                Code.SYSTEM_TABLE_FAILED, f"appending to {table} failed: {exc}"
             ) from exc
 
     def read(self, table: str, names: list[str], filters: list[tuple[str, str, Any]]) -> Any:
@@ -131,7 +131,7 @@ class NativeAppend:
             raise self._failure(exc) from exc
         except Exception as exc:
             raise SystemTableError(
-                Code.SYSTEM_TABLE_WRITE, f"reading {table}: cannot open {self.uri}: {exc}"
+                Code.SYSTEM_TABLE_FAILED, f"reading {table}: cannot open {self.uri}: {exc}"
             ) from exc
 
     def _failure(self, exc: OSError) -> LakeforgeError:
@@ -139,7 +139,7 @@ class NativeAppend:
             found = delta_rs_failure(exc, self.endpoint, self.uri)
             if found is not None:
                 return found
-        return SystemTableError(Code.SYSTEM_TABLE_WRITE, f"appending to {self.uri} failed: {exc}")
+        return SystemTableError(Code.SYSTEM_TABLE_FAILED, f"appending to {self.uri} failed: {exc}")
 
 
 @dataclass(frozen=True)
