@@ -76,15 +76,7 @@ def spark(lakehouse_root: Path) -> Iterator[SparkSession]:
             "jar_bundles": ["delta", "avro", "s3"],
         }
     )
-    # This JVM lives the whole run and does most of the suite's Spark work: it keeps the
-    # JVM's defaults (./dev test's SPARK_SUBMIT_OPTS, the quick JIT tier for the
-    # short-lived subprocess JVMs, made the whole suite slower when this one had it too).
-    subprocess_opts = os.environ.pop("SPARK_SUBMIT_OPTS", None)
-    try:
-        session = build_session(profile, lakehouse_root, "lakeforge-tests")
-    finally:
-        if subprocess_opts is not None:
-            os.environ["SPARK_SUBMIT_OPTS"] = subprocess_opts
+    session = build_session(profile, lakehouse_root, "lakeforge-tests")
     yield session
     session.stop()
 

@@ -134,3 +134,47 @@ def test_log_reads_answer_what_history_answers(spark: SparkSession) -> None:
     assert snapshot_version(spark, view) is None
     assert recent_commit_infos(spark, view, 1) is None
     assert snapshot_version(spark, "silver.no_such_table_here") is None
+
+
+def test_row_counts_from_the_log_equal_spark_counts(spark: SparkSession, tmp_path: Path) -> None:
+    """A version's row count read from the Delta log by delta-rs (no Spark job) equals
+    Spark's ``count(*)`` of that version, through appends, an overwrite, a delete and an
+    empty version; with deletion vectors, and where delta-rs cannot read, it gives way."""
+    from lakeforge.io.delta import catalog_location
+    from lakeforge.io.delta_rs import reach, stats_row_count
+
+    ensure_schemas(spark)
+    table = f"bronze.{unique('counted')}"
+    spark.range(5).write.format("delta").saveAsTable(table)
+    spark.range(7).write.format("delta").mode("append").saveAsTable(table)
+    spark.range(3).write.format("delta").mode("overwrite").saveAsTable(table)
+    spark.sql(f"DELETE FROM {table} WHERE id = 1")
+    spark.sql(f"DELETE FROM {table}")
+    location = catalog_location(spark, table)
+    assert location is not None
+    where = reach(spark, location)
+    assert where is not None
+    for version in range(5):
+        truth = spark.sql(f"SELECT count(*) AS n FROM {table} VERSION AS OF {version}").first()
+        assert truth is not None
+        assert stats_row_count(where, version) == truth["n"], version
+        assert count_rows(spark, table, version) == truth["n"]
+    assert [stats_row_count(where, v) for v in range(5)] == [5, 12, 3, 2, 0]
+
+    dv = f"bronze.{unique('with_dv')}"
+    spark.sql(
+        f"CREATE TABLE {dv} (id BIGINT) USING DELTA "
+        "TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')"
+    )
+    spark.range(10).coalesce(1).write.format("delta").mode("append").saveAsTable(dv)
+    spark.sql(f"DELETE FROM {dv} WHERE id < 4")
+    dv_location = catalog_location(spark, dv)
+    assert dv_location is not None
+    dv_reach = reach(spark, dv_location)
+    assert dv_reach is not None
+    assert stats_row_count(dv_reach, 2) is None  # a file's rows are not all live
+    assert count_rows(spark, dv, 2) == 6  # Spark's answer instead
+
+    missing = reach(spark, f"file:{tmp_path}/none")
+    assert missing is not None and stats_row_count(missing, 0) is None  # not a table
+    assert reach(spark, "hdfs://nn/w/t") is None

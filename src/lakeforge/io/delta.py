@@ -455,6 +455,19 @@ def read_changes(spark: SparkSession, table: str, start: int, end: int) -> DataF
 
 
 def count_rows(spark: SparkSession, table: str, version: int) -> int:
-    """Row count of a table version; Delta answers it from file statistics, no data scan."""
+    """Row count of a table version, from its files' statistics (no data scan): read from
+    the Delta log by delta-rs where it reaches the table (no Spark job: 0.36 s a step
+    through Spark, measured in the bad-input corpus), else by Spark's ``count(*)``."""
+    from lakeforge.io.delta_rs import reach, stats_row_count
+
+    try:
+        location = catalog_location(spark, table)
+    except Exception:  # not a catalog name (a path reference, a view): Spark's count
+        location = None
+    where = reach(spark, location) if location else None
+    if where is not None:
+        counted = stats_row_count(where, version)
+        if counted is not None:
+            return counted
     row = spark.sql(f"SELECT count(*) AS n FROM {table} VERSION AS OF {int(version)}").first()
     return int(row["n"]) if row is not None else 0

@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
-from lakeforge.config.uris import S3, S3A
+from lakeforge.config.uris import S3
 from lakeforge.errors import Code, LakeforgeError
 from lakeforge.io.delta import catalog_location
-from lakeforge.io.s3 import delta_rs_failure, delta_rs_options
+from lakeforge.io.delta_rs import reach
+from lakeforge.io.s3 import delta_rs_failure
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -209,20 +209,10 @@ def forget(spark: SparkSession, table: str) -> None:
 
 
 def _choose(spark: SparkSession, location: str) -> Appender:
-    parsed = urlparse(location)
-    if parsed.scheme == "file" or (not parsed.scheme and location.startswith("/")):
-        return NativeAppend(unquote(parsed.path))
-    if location.startswith(S3A):
-        hadoop: Any = spark.sparkContext._jsc.hadoopConfiguration()
-        endpoint = hadoop.get("fs.s3a.endpoint") or None
-        options = delta_rs_options(
-            endpoint,
-            hadoop.get("fs.s3a.endpoint.region") or "us-east-1",
-            (hadoop.get("fs.s3a.connection.ssl.enabled") or "true") == "true",
-            (hadoop.get("fs.s3a.path.style.access") or "false") == "true",
-        )
-        return NativeAppend(S3 + location[len(S3A) :], options, endpoint)
-    return SparkAppend(location)
+    where = reach(spark, location)
+    if where is None:
+        return SparkAppend(location)
+    return NativeAppend(where.uri, where.storage_options, where.endpoint)
 
 
 def literal_frame(spark: SparkSession, ddl: str, rows: list[tuple[Any, ...]]) -> Any:
