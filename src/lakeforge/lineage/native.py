@@ -27,6 +27,7 @@ A table dropped since its way was chosen is found when delta-rs cannot open it
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -157,6 +158,23 @@ class SparkAppend:
             writer.saveAsTable(table)
         else:
             writer.save(self.location)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def nulls_low(value: datetime | None) -> tuple[bool, datetime]:
+    """A sort key for a timestamp that may be NULL: NULL sorts lowest (Spark's ``DESC``
+    puts NULLs last, so in an ascending sort whose last item wins, a NULL never wins)."""
+    return (value is not None, value or EPOCH)
+
+
+def latest_per(
+    events: list[dict[str, Any]], key: str, order: Callable[[dict[str, Any]], Any]
+) -> dict[Any, dict[str, Any]]:
+    """The event that wins per ``events``' column ``key``: the greatest by ``order`` (the
+    rule a ``row_number() OVER (PARTITION BY key ORDER BY ... DESC)`` = 1 keeps)."""
+    return {e[key]: e for e in sorted(events, key=order)}
 
 
 class TableGone(Exception):

@@ -29,7 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.faults import fail_during
-from lakeforge.lineage.native import NativeAppend, TableGone, append, forget, native
+from lakeforge.lineage.native import (
+    NativeAppend,
+    TableGone,
+    append,
+    forget,
+    latest_per,
+    native,
+    nulls_low,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -228,7 +236,6 @@ def mark_interrupted(spark: SparkSession, pipeline: str, run_id: str) -> list[st
     return [r[0] for r in rows]
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RUN_COLUMNS = [
     "run_id",
     "pipeline",
@@ -258,20 +265,11 @@ def _stale_runs(spark: SparkSession, pipeline: str, run_id: str) -> list[dict[st
 
 def _stale_native(where: NativeAppend, pipeline: str, run_id: str) -> list[dict[str, Any]]:
     events = where.read(RUN_EVENTS, _RUN_COLUMNS, [("pipeline", "=", pipeline)]).to_pylist()
-    events.sort(
-        key=lambda e: (
-            e["recorded_at"] is not None,
-            e["recorded_at"] or _EPOCH,
-            e["ended_at"] is not None,
-            e["ended_at"] or _EPOCH,
-        )
+    latest = latest_per(
+        events, "run_id", lambda e: (*nulls_low(e["recorded_at"]), *nulls_low(e["ended_at"]))
     )
-    latest = {e["run_id"]: e for e in events}.values()
-    stale = [e for e in latest if e["status"] == "running" and e["run_id"] != run_id]
-    return sorted(
-        stale,
-        key=lambda e: (e["started_at"] is not None, e["started_at"] or _EPOCH, e["run_id"]),
-    )
+    stale = [e for e in latest.values() if e["status"] == "running" and e["run_id"] != run_id]
+    return sorted(stale, key=lambda e: (*nulls_low(e["started_at"]), e["run_id"]))
 
 
 def _stale_spark(spark: SparkSession, pipeline: str, run_id: str) -> list[dict[str, Any]]:

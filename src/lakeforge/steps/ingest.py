@@ -65,7 +65,15 @@ from lakeforge.io.files import (
 )
 from lakeforge.io.listing import FileInfo, Skipped, list_source, with_versions
 from lakeforge.io.s3 import client as s3_client
-from lakeforge.lineage.native import NativeAppend, TableGone, forget, native
+from lakeforge.lineage.native import (
+    EPOCH,
+    NativeAppend,
+    TableGone,
+    forget,
+    latest_per,
+    native,
+    nulls_low,
+)
 from lakeforge.lineage.system_tables import (
     INGESTED_FILES,
     REJECTED_FILES,
@@ -160,24 +168,17 @@ _LOG_COLUMNS = [
     "version_id",
     "recorded_at",
 ]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _latest_native(where: NativeAppend, table: str) -> dict[str, LogEntry]:
     events = where.read(INGESTED_FILES, _LOG_COLUMNS, [("table_name", "=", table)]).to_pylist()
-    # Ascending by (recorded_at, committed): the last event of a path is the one that wins.
-    events.sort(
-        key=lambda e: (
-            e["recorded_at"] is not None,
-            e["recorded_at"] or _EPOCH,
-            e["status"] == "committed",
-        )
+    latest = latest_per(
+        events, "path", lambda e: (*nulls_low(e["recorded_at"]), e["status"] == "committed")
     )
-    latest = {e["path"]: e for e in events}
     out = {}
     for path, e in latest.items():
         stamp = e["modification_time"]
-        mtime_ms = None if stamp is None else (stamp - _EPOCH) // timedelta(milliseconds=1)
+        mtime_ms = None if stamp is None else (stamp - EPOCH) // timedelta(milliseconds=1)
         out[path] = _entry(path, mtime_ms, e)
     return out
 
